@@ -1,0 +1,18 @@
+/* Helpers shared by the cmocka tests: golden data from tests/data (written by tools/make_golden.py). */
+#ifndef RAMS_TEST_UTIL_H
+#define RAMS_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Path of a file under tests/data (static buffer, valid until the next call). */
+const char *test_data_path(const char *name);
+
+/* Loads tests/data/<name> (.npy, float32, converted from float64 if needed); fails the test if missing.
+ * Returns the element count; *shape receives up to 4 dims. Caller frees. */
+float *test_load_npy(const char *name, size_t *count, int64_t shape[4], int *ndim);
+
+/* Max over i of |a-b| / (atol + rtol*|b|): <= 1 means within tolerance. */
+double test_tolerance_ratio(const float *a, const float *b, size_t n, double rtol, double atol);
+
+#endif

@@ -1,0 +1,116 @@
+"""The libramstrans model file: safetensors with RAMS-Trans metadata.
+
+Debian 12 packages no safetensors module, and the format is tiny (an 8-byte little-endian header
+length, a JSON header, then the raw tensor bytes), so it is written and read here directly.
+
+`__metadata__` (a string -> string map, as safetensors requires) holds:
+  ramstrans.format_version  "1"
+  ramstrans.config          JSON object: image_size, patch_size, hidden_size, num_heads, num_layers,
+                            mlp_size, num_classes, ln_eps, alpha, default_mode ("scale1"|"scale2"|"fused")
+  ramstrans.preprocess      JSON object: resize {"mode":"fixed","width":W,"height":H} |
+                            {"mode":"shorter","size":S} | {"mode":"none"}; "interpolation":"bilinear";
+                            crop {"width":W,"height":H}; mean [3]; std [3]
+  ramstrans.labels          JSON array of num_classes strings
+Tensor names are the released code's state-dict names (SPEC section 1).
+"""
+import json
+import struct
+
+import numpy as np
+
+FORMAT_VERSION = "1"
+
+DTYPES = {"f32": ("F32", np.float32), "f16": ("F16", np.float16)}
+# bf16 has no numpy dtype: it is written from float32 by keeping the top 16 bits (round to nearest even).
+
+
+def cub_preprocess(image_size=448):
+    """The released CUB evaluation (SPEC 4): Resize((600,600)) + CenterCrop(448), scaled for other sizes."""
+    resize = int(round(image_size * 600 / 448))
+    return {
+        "resize": {"mode": "fixed", "width": resize, "height": resize},
+        "interpolation": "bilinear",
+        "crop": {"width": image_size, "height": image_size},
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
+
+
+def make_metadata(cfg, labels=None, preprocess=None, default_mode="fused"):
+    config = cfg.as_dict()
+    config["default_mode"] = default_mode
+    if labels is None:
+        labels = [f"class_{i}" for i in range(cfg.num_classes)]
+    if len(labels) != cfg.num_classes:
+        raise ValueError(f"{len(labels)} labels for {cfg.num_classes} classes")
+    return {
+        "ramstrans.format_version": FORMAT_VERSION,
+        "ramstrans.config": json.dumps(config),
+        "ramstrans.preprocess": json.dumps(preprocess or cub_preprocess(cfg.image_size)),
+        "ramstrans.labels": json.dumps(list(labels)),
+    }
+
+
+def _to_bf16_bytes(a):
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16).tobytes()
+
+
+def write(path, tensors, metadata, dtype="f32"):
+    """tensors: dict name -> numpy float array (or torch tensor).  dtype: f32 | f16 | bf16."""
+    header = {"__metadata__": dict(metadata)}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        if hasattr(t, "detach"):
+            t = t.detach().cpu().float().numpy()
+        a = np.ascontiguousarray(t, dtype=np.float32)
+        if dtype == "bf16":
+            raw, tag = _to_bf16_bytes(a), "BF16"
+        else:
+            tag, npt = DTYPES[dtype]
+            raw = a.astype(npt).tobytes()
+        header[name] = {"dtype": tag, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)  # keep the data 8-byte aligned, as safetensors does
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for raw in blobs:
+            f.write(raw)
+
+
+def read(path):
+    """Returns (tensors as float32 numpy arrays, metadata dict)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        a, b = info["data_offsets"]
+        raw = data[base + a: base + b]
+        if info["dtype"] == "F32":
+            arr = np.frombuffer(raw, dtype="<f4")
+        elif info["dtype"] == "F16":
+            arr = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+        elif info["dtype"] == "BF16":
+            arr = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            raise ValueError(f"{path}: tensor {name}: unsupported dtype {info['dtype']}")
+        out[name] = arr.reshape(info["shape"]).copy()
+    return out, meta
+
+
+def load_config(meta):
+    """Config from a model file's metadata."""
+    from ramstrans_torch import Config
+    c = json.loads(meta["ramstrans.config"])
+    return Config(image_size=c["image_size"], patch_size=c["patch_size"], hidden_size=c["hidden_size"],
+                  num_heads=c["num_heads"], num_layers=c["num_layers"], mlp_size=c["mlp_size"],
+                  num_classes=c["num_classes"], ln_eps=c["ln_eps"], alpha=c["alpha"])
