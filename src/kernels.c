@@ -1,0 +1,97 @@
+#include "kernels.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* Bias broadcast into every output row first, so the GEMM accumulates onto it (beta = 1):
+ * one pass over the output instead of a GEMM pass plus a bias pass. */
+static void fill_bias(float *out, int out_stride, int rows, const float *b, int out_dim)
+{
+    for (int r = 0; r < rows; r++) {
+        float *o = out + (size_t)r * out_stride;
+        if (b) memcpy(o, b, (size_t)out_dim * sizeof *o);
+        else memset(o, 0, (size_t)out_dim * sizeof *o);
+    }
+}
+
+/* A single row goes through GEMV: OpenBLAS's GEMM does not forward m = 1 to it by itself. */
+static void gemm_accumulate(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                            const float *W, int out_dim)
+{
+    if (rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in_dim, 1.0f, W, in_dim, in, 1, 1.0f, out, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in_dim, 1.0f, in, in_stride, W, in_dim,
+                    1.0f, out, out_stride);
+}
+
+void rams_linear(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                 const float *W, const float *b, int out_dim)
+{
+    fill_bias(out, out_stride, rows, b, out_dim);
+    gemm_accumulate(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
+}
+
+void rams_linear_residual(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                          const float *W, const float *b, int out_dim)
+{
+    if (b)
+        for (int r = 0; r < rows; r++) {
+            float *o = out + (size_t)r * out_stride;
+            for (int j = 0; j < out_dim; j++) o[j] += b[j];
+        }
+    gemm_accumulate(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
+}
+
+void rams_linear_gelu(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                      const float *W, const float *b, int out_dim)
+{
+    rams_linear(out, out_stride, in, in_stride, rows, in_dim, W, b, out_dim);
+    const float inv_sqrt2 = 0.70710678118654752f;
+    for (int r = 0; r < rows; r++) {
+        float *o = out + (size_t)r * out_stride;
+        for (int j = 0; j < out_dim; j++) o[j] = 0.5f * o[j] * (1.0f + erff(o[j] * inv_sqrt2));
+    }
+}
+
+void rams_layernorm(float *out, int out_stride, const float *in, int in_stride, int rows, int dim,
+                    const float *weight, const float *bias, float eps)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *x = in + (size_t)r * in_stride;
+        float *y = out + (size_t)r * out_stride;
+        /* Two passes in double: the mean and variance of 768 floats lose nothing this way. */
+        double mean = 0, var = 0;
+        for (int i = 0; i < dim; i++) mean += x[i];
+        mean /= dim;
+        for (int i = 0; i < dim; i++) var += (x[i] - mean) * (x[i] - mean);
+        var /= dim;
+        float inv = (float)(1.0 / sqrt(var + eps)), m = (float)mean;
+        for (int i = 0; i < dim; i++) y[i] = (x[i] - m) * inv * weight[i] + bias[i];
+    }
+}
+
+void rams_softmax_rows(float *x, int rows, int n, int stride)
+{
+    for (int r = 0; r < rows; r++) {
+        float *v = x + (size_t)r * stride;
+        float mx = v[0];
+        for (int i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
+        float sum = 0;
+        for (int i = 0; i < n; i++) {
+            v[i] = expf(v[i] - mx);
+            sum += v[i];
+        }
+        float inv = 1.0f / sum;
+        for (int i = 0; i < n; i++) v[i] *= inv;
+    }
+}
+
+void rams_softmax(const float *logits, float *probs, int n)
+{
+    double mx = logits[0], sum = 0;
+    for (int i = 1; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+    for (int i = 0; i < n; i++) sum += exp(logits[i] - mx);
+    for (int i = 0; i < n; i++) probs[i] = (float)(exp(logits[i] - mx) / sum);
+}

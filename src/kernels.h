@@ -1,0 +1,28 @@
+/* Tensor kernels of the encoder: row-major float32 matrices, GEMMs through OpenBLAS. */
+#ifndef RAMS_KERNELS_H
+#define RAMS_KERNELS_H
+
+/* out[rows, out_dim] = in[rows, in_dim] . W^T + b, with W stored [out_dim, in_dim] as PyTorch does.
+ * `in` and `out` rows are in_stride / out_stride floats apart.  b may be NULL. */
+void rams_linear(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                 const float *W, const float *b, int out_dim);
+
+/* Same, then exact (erf) GELU on every output element, in the same pass over the output. */
+void rams_linear_gelu(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                      const float *W, const float *b, int out_dim);
+
+/* out += in . W^T + b: the residual connection folded into the GEMM (beta = 1). */
+void rams_linear_residual(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                          const float *W, const float *b, int out_dim);
+
+/* LayerNorm over the last dimension (biased variance, eps inside the square root), per row. */
+void rams_layernorm(float *out, int out_stride, const float *in, int in_stride, int rows, int dim,
+                    const float *weight, const float *bias, float eps);
+
+/* Numerically stable softmax of each of `rows` rows of length n, in place. */
+void rams_softmax_rows(float *x, int rows, int n, int stride);
+
+/* Softmax of a vector in double precision (for class probabilities). */
+void rams_softmax(const float *logits, float *probs, int n);
+
+#endif

@@ -1,0 +1,65 @@
+/* The loaded model: configuration, weights (pointers into the mapped file where possible),
+ * preprocessing and labels.  Read-only after rams_model_load, so any number of threads share it. */
+#ifndef RAMS_MODEL_H
+#define RAMS_MODEL_H
+
+#include <stddef.h>
+
+#include "ramstrans.h"
+
+/* Hard bounds on what a model file may declare, so that a hostile header never gets an
+ * allocation attempt of absurd size.  ViT-L/16 at 448 (N = 786, D = 1024) sits well inside. */
+#define RAMS_MAX_HEADER_BYTES (100u << 20)
+#define RAMS_MAX_IMAGE_SIZE 2048
+#define RAMS_MAX_TOKENS 16386 /* 128 x 128 patches + 2 CLS tokens */
+#define RAMS_MAX_HIDDEN 8192
+#define RAMS_MAX_MLP 65536
+#define RAMS_MAX_LAYERS 256
+#define RAMS_MAX_CLASSES 1000000
+#define RAMS_MAX_LABEL_BYTES 1024
+
+typedef struct {
+    int image_size, patch_size, grid; /* S, P, G = S / P                 */
+    int num_tokens;                   /* N = G*G + 2                       */
+    int hidden, heads, head_size;     /* D, H, D / H                       */
+    int layers, mlp, classes;         /* L, M, C                           */
+    float ln_eps, alpha;
+    rams_mode default_mode;
+} rams_config;
+
+typedef struct {
+    const float *attn_norm_w, *attn_norm_b;         /* [D]                  */
+    const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* [D,D] (out, in), [D] */
+    const float *out_w, *out_b;                     /* [D,D], [D]           */
+    const float *ffn_norm_w, *ffn_norm_b;           /* [D]                  */
+    const float *fc1_w, *fc1_b;                     /* [M,D], [M]           */
+    const float *fc2_w, *fc2_b;                     /* [D,M], [D]           */
+} rams_layer_weights;
+
+typedef struct {
+    const float *patch_w, *patch_b;  /* [D, 3*P*P], [D]  */
+    const float *pos;                /* [N, D]           */
+    const float *cls1, *cls2;        /* [D]              */
+    rams_layer_weights *layer;       /* [L]              */
+    const float *norm_w, *norm_b;    /* part_norm [D]    */
+    const float *head_w, *head_b;    /* part_head [C,D], [C] */
+} rams_weights;
+
+struct rams_model {
+    rams_config cfg;
+    rams_weights w;
+    rams_preprocess preprocess;
+    char **labels;         /* [C], owned                                  */
+    char dtype[8];         /* "F32", "F16", "BF16" or "mixed"             */
+    void *file;            /* the mapped (or read) file                   */
+    size_t file_size;
+    int file_is_mapped;
+    float *converted;      /* f16 / bf16 / unaligned tensors as f32, one allocation */
+};
+
+/* model_file.c: parses and validates the file at path into m (cfg, weights, preprocess, labels).
+ * On failure m may hold partial allocations: release it with rams_model_file_release. */
+rams_status rams_model_file_parse(const char *path, const rams_model_params *params, rams_model *m);
+void rams_model_file_release(rams_model *m);
+
+#endif

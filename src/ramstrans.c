@@ -1,0 +1,343 @@
+/* The public API: model loading, contexts, and a classification from input to result. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dppm.h"
+#include "encoder.h"
+#include "error.h"
+#include "image.h"
+#include "kernels.h"
+#include "model.h"
+#include "preprocess.h"
+
+#ifndef RAMSTRANS_INSTALL_MODEL
+#define RAMSTRANS_INSTALL_MODEL ""
+#endif
+#ifndef RAMSTRANS_SOURCE_MODEL
+#define RAMSTRANS_SOURCE_MODEL ""
+#endif
+
+#define RAMS_MAX_TOP_K 1000
+
+unsigned rams_version_number(void) { return RAMSTRANS_VERSION_NUMBER; }
+const char *rams_version_string(void) { return RAMSTRANS_VERSION_STRING; }
+
+/* ---- modes --------------------------------------------------------------------------------- */
+
+static const char *const mode_names[] = {"default", "scale1", "scale2", "fused"};
+
+const char *rams_mode_name(rams_mode mode)
+{
+    return (unsigned)mode < 4 ? mode_names[mode] : "unknown";
+}
+
+rams_status rams_mode_parse(const char *name, rams_mode *out)
+{
+    for (int i = 0; name && i < 4; i++)
+        if (!strcmp(name, mode_names[i])) {
+            *out = (rams_mode)i;
+            return RAMS_OK;
+        }
+    return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "unknown mode \"%s\" (scale1, scale2, fused or default)", name ? name : "(null)");
+}
+
+/* ---- model --------------------------------------------------------------------------------- */
+
+rams_model_params rams_model_default_params(void)
+{
+    rams_model_params p = {.use_mmap = 1, .max_file_bytes = (size_t)16 << 30};
+    return p;
+}
+
+const char *rams_default_model_path(void)
+{
+    const char *env = getenv("RAMSTRANS_MODEL");
+    if (env && *env) return env;
+    if (*RAMSTRANS_INSTALL_MODEL && access(RAMSTRANS_INSTALL_MODEL, R_OK) == 0) return RAMSTRANS_INSTALL_MODEL;
+    if (*RAMSTRANS_SOURCE_MODEL && access(RAMSTRANS_SOURCE_MODEL, R_OK) == 0) return RAMSTRANS_SOURCE_MODEL;
+    return NULL;
+}
+
+rams_status rams_model_load(const char *path, const rams_model_params *params, rams_model **out)
+{
+    rams_clear_error();
+    if (!out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_load: out is NULL");
+    *out = NULL;
+    if (!path) path = rams_default_model_path();
+    if (!path)
+        return rams_fail(RAMS_ERR_IO, "no model given and no default model found (set RAMSTRANS_MODEL, or install one under %s)",
+                         *RAMSTRANS_INSTALL_MODEL ? RAMSTRANS_INSTALL_MODEL : "share/ramstrans/models");
+    rams_model_params defaults = rams_model_default_params();
+    rams_model *m = calloc(1, sizeof *m);
+    if (!m) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", path);
+    rams_status st = rams_model_file_parse(path, params ? params : &defaults, m);
+    if (st != RAMS_OK) {
+        rams_model_free(m);
+        return st;
+    }
+    *out = m;
+    return RAMS_OK;
+}
+
+void rams_model_free(rams_model *model)
+{
+    if (!model) return;
+    rams_model_file_release(model);
+    free(model);
+}
+
+rams_status rams_model_get_info(const rams_model *m, rams_model_info *out)
+{
+    rams_clear_error();
+    if (!m || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_get_info: NULL argument");
+    const rams_config *c = &m->cfg;
+    *out = (rams_model_info){
+        .image_size = c->image_size, .patch_size = c->patch_size, .grid = c->grid,
+        .hidden_size = c->hidden, .num_heads = c->heads, .num_layers = c->layers,
+        .mlp_size = c->mlp, .num_classes = c->classes, .ln_eps = c->ln_eps, .alpha = c->alpha,
+        .default_mode = c->default_mode, .dtype = m->dtype, .file_bytes = m->file_size,
+        .preprocess = m->preprocess,
+    };
+    return RAMS_OK;
+}
+
+const char *rams_model_label(const rams_model *m, int index)
+{
+    if (!m || index < 0 || index >= m->cfg.classes) return NULL;
+    return m->labels[index];
+}
+
+/* ---- context ------------------------------------------------------------------------------- */
+
+struct rams_context {
+    const rams_model *model;
+    rams_encoder_state enc;
+    float *maps;           /* L x N x N scale-1 head-mean attention maps (for DPPM)      */
+    float *input;          /* 3 x S x S: a preprocessed image                             */
+    float *crop;           /* 3 x S x S: the zoomed scale-2 input                         */
+    float *hidden;         /* D: part_norm of the CLS token                               */
+    float *logits1, *logits2, *probs, *probs2; /* C each                                 */
+    int *order;            /* C: class indices for the top-k selection                   */
+    rams_prediction *top;  /* up to RAMS_MAX_TOP_K                                        */
+    float *p;              /* G x G normalised rollout                                    */
+    unsigned char *mask;   /* G x G                                                       */
+    void *dppm_work;
+};
+
+void rams_context_free(rams_context *ctx)
+{
+    if (!ctx) return;
+    rams_encoder_state_free(&ctx->enc);
+    free(ctx->maps), free(ctx->input), free(ctx->crop), free(ctx->hidden);
+    free(ctx->logits1), free(ctx->logits2), free(ctx->probs), free(ctx->probs2);
+    free(ctx->order), free(ctx->top), free(ctx->p), free(ctx->mask), free(ctx->dppm_work);
+    free(ctx);
+}
+
+rams_status rams_context_create(const rams_model *model, rams_context **out)
+{
+    rams_clear_error();
+    if (!model || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_create: NULL argument");
+    *out = NULL;
+    const rams_config *c = &model->cfg;
+    rams_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context");
+    ctx->model = model;
+    rams_status st = rams_encoder_state_init(&ctx->enc, c);
+    if (st != RAMS_OK) {
+        free(ctx);
+        return st;
+    }
+    size_t N = (size_t)c->num_tokens, S = (size_t)c->image_size, C = (size_t)c->classes, G = (size_t)c->grid;
+    int k = c->classes < RAMS_MAX_TOP_K ? c->classes : RAMS_MAX_TOP_K;
+    ctx->maps = malloc((size_t)c->layers * N * N * sizeof(float));
+    ctx->input = malloc(3 * S * S * sizeof(float));
+    ctx->crop = malloc(3 * S * S * sizeof(float));
+    ctx->hidden = malloc((size_t)c->hidden * sizeof(float));
+    ctx->logits1 = malloc(C * sizeof(float));
+    ctx->logits2 = malloc(C * sizeof(float));
+    ctx->probs = malloc(C * sizeof(float));
+    ctx->probs2 = malloc(C * sizeof(float));
+    ctx->order = malloc(C * sizeof(int));
+    ctx->top = malloc((size_t)k * sizeof(rams_prediction));
+    ctx->p = malloc(G * G * sizeof(float));
+    ctx->mask = malloc(G * G);
+    ctx->dppm_work = malloc(rams_dppm_work_bytes(c->num_tokens, c->grid));
+    if (!ctx->maps || !ctx->input || !ctx->crop || !ctx->hidden || !ctx->logits1 || !ctx->logits2 || !ctx->probs ||
+        !ctx->probs2 || !ctx->order || !ctx->top || !ctx->p || !ctx->mask || !ctx->dppm_work) {
+        rams_context_free(ctx);
+        return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context (%zu attention-map floats)", (size_t)c->layers * N * N);
+    }
+    *out = ctx;
+    return RAMS_OK;
+}
+
+/* ---- running ------------------------------------------------------------------------------- */
+
+rams_run_params rams_run_default_params(void)
+{
+    rams_run_params p = {.mode = RAMS_MODE_DEFAULT, .top_k = 5, .want_rollout = 0, .want_crop = 0,
+                         .max_pixels = 100000000};
+    return p;
+}
+
+/* The k most probable classes, highest first, equal probabilities in index order (NaN last):
+ * a partial selection sort, k passes of a max scan, since k is small next to C in every real use. */
+static void select_top(const float *probs, int C, int k, int *order, rams_prediction *top, char **labels)
+{
+    for (int i = 0; i < C; i++) order[i] = i;
+    for (int t = 0; t < k; t++) {
+        int best = t;
+        for (int i = t + 1; i < C; i++) {
+            float a = probs[order[i]], b = probs[order[best]];
+            if (a > b || (a == b && order[i] < order[best]) || (b != b && a == a)) best = i;
+        }
+        int tmp = order[t];
+        order[t] = order[best];
+        order[best] = tmp;
+        top[t] = (rams_prediction){order[t], labels[order[t]], probs[order[t]]};
+    }
+}
+
+rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channels, int height, int width,
+                                 const rams_run_params *params, rams_result *out)
+{
+    rams_clear_error();
+    if (!ctx || !chw || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_tensor: NULL argument");
+    const rams_model *m = ctx->model;
+    const rams_config *c = &m->cfg;
+    rams_run_params defaults = rams_run_default_params();
+    if (!params) params = &defaults;
+    if (channels != 3 || height != c->image_size || width != c->image_size)
+        return rams_fail(RAMS_ERR_SHAPE, "input tensor is %dx%dx%d, the model takes 3x%dx%d", channels, height, width,
+                         c->image_size, c->image_size);
+    rams_mode mode = params->mode == RAMS_MODE_DEFAULT ? c->default_mode : params->mode;
+    if (mode != RAMS_MODE_SCALE1 && mode != RAMS_MODE_SCALE2 && mode != RAMS_MODE_FUSED)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "unknown mode %d", (int)mode);
+    int k = params->top_k;
+    if (k < 0) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "top_k %d is negative", k);
+    if (k > c->classes) k = c->classes;
+    if (k > RAMS_MAX_TOP_K) k = RAMS_MAX_TOP_K;
+
+    int zoom = mode != RAMS_MODE_SCALE1;
+    memset(out, 0, sizeof *out);
+    out->mode = mode;
+    out->num_classes = c->classes;
+    out->grid = c->grid;
+
+    /* Scale 1: the whole image, first CLS token. */
+    rams_encode(m, &ctx->enc, chw, 0, zoom ? ctx->maps : NULL, ctx->hidden);
+    rams_head(m, ctx->hidden, ctx->logits1);
+    out->logits_scale1 = ctx->logits1;
+    rams_softmax(ctx->logits1, ctx->probs, c->classes);
+
+    if (zoom) {
+        /* DPPM, then scale 2 on the zoomed crop, second CLS token. */
+        out->box = rams_dppm(ctx->maps, c->layers, c->num_tokens, c->grid, c->patch_size, c->alpha, chw, ctx->crop,
+                             ctx->p, ctx->mask, &out->threshold, &out->box_is_fallback, ctx->dppm_work);
+        out->has_box = 1;
+        rams_encode(m, &ctx->enc, ctx->crop, 1, NULL, ctx->hidden);
+        rams_head(m, ctx->hidden, ctx->logits2);
+        out->logits_scale2 = ctx->logits2;
+        rams_softmax(ctx->logits2, ctx->probs2, c->classes);
+        if (mode == RAMS_MODE_SCALE2) {
+            memcpy(ctx->probs, ctx->probs2, (size_t)c->classes * sizeof(float));
+        } else {
+            for (int i = 0; i < c->classes; i++) ctx->probs[i] = 0.5f * (ctx->probs[i] + ctx->probs2[i]);
+        }
+        if (params->want_rollout) {
+            out->rollout = ctx->p;
+            out->mask = ctx->mask;
+        }
+        if (params->want_crop) out->crop = ctx->crop;
+    }
+    out->probs = ctx->probs;
+    select_top(ctx->probs, c->classes, k, ctx->order, ctx->top, m->labels);
+    out->top_k = k;
+    out->top = ctx->top;
+    return RAMS_OK;
+}
+
+/* A .npy input: a 3 x S x S (or 1 x 3 x S x S) float tensor, already preprocessed. */
+static rams_status classify_npy(rams_context *ctx, const char *path, const uint8_t *data, size_t size,
+                                const rams_run_params *params, rams_result *out)
+{
+    const rams_config *c = &ctx->model->cfg;
+    size_t want = 3 * (size_t)c->image_size * c->image_size;
+    rams_npy t;
+    rams_status st = rams_npy_decode(data, size, path, want, &t);
+    if (st != RAMS_OK) return st;
+    int lead = t.ndim == 4 ? 1 : 0;
+    int ok = (t.ndim == 3 || (t.ndim == 4 && t.shape[0] == 1)) && t.shape[lead] == 3 &&
+             t.shape[lead + 1] == c->image_size && t.shape[lead + 2] == c->image_size;
+    if (!ok) {
+        rams_npy_free(&t);
+        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor shape does not match the model's input 3x%dx%d", path, c->image_size,
+                         c->image_size);
+    }
+    st = rams_classify_tensor(ctx, t.data, 3, c->image_size, c->image_size, params, out);
+    rams_npy_free(&t);
+    return st;
+}
+
+/* Preprocessing as the model file says, the run, and the box mapped back into the image. */
+static rams_status classify_image(rams_context *ctx, const uint8_t *rgb, int width, int height, size_t stride,
+                                  const char *name, const rams_run_params *params, rams_result *out)
+{
+    const rams_model *m = ctx->model;
+    rams_geometry geo;
+    rams_status st = rams_preprocess_rgb(rgb, width, height, stride, &m->preprocess, ctx->input, &geo);
+    if (st != RAMS_OK) return rams_fail(st, "%s: %s", name, rams_last_error());
+    st = rams_classify_tensor(ctx, ctx->input, 3, m->cfg.image_size, m->cfg.image_size, params, out);
+    if (st != RAMS_OK) return st;
+    out->has_image_box = out->has_box;
+    out->image_width = width;
+    out->image_height = height;
+    if (out->has_box) out->image_box = rams_box_to_image(&geo, out->box);
+    return RAMS_OK;
+}
+
+rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_run_params *params, rams_result *out)
+{
+    rams_clear_error();
+    if (!ctx || !path || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_file: NULL argument");
+    rams_run_params defaults = rams_run_default_params();
+    if (!params) params = &defaults;
+    /* Compressed images are far smaller than their pixels; 1 GiB bounds any sane input file. */
+    uint8_t *data;
+    size_t size;
+    rams_status st = rams_read_file(path, (size_t)1 << 30, &data, &size);
+    if (st != RAMS_OK) return st;
+    switch (rams_sniff(data, size)) {
+    case RAMS_FILE_NPY:
+        st = classify_npy(ctx, path, data, size, params, out);
+        break;
+    case RAMS_FILE_JPEG:
+    case RAMS_FILE_PNG: {
+        rams_image img = {0};
+        st = rams_image_decode(data, size, path, params->max_pixels, &img);
+        if (st == RAMS_OK) st = classify_image(ctx, img.rgb, img.width, img.height, (size_t)img.width * 3, path, params, out);
+        rams_image_free(&img);
+        break;
+    }
+    default:
+        st = rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG or .npy file", path);
+    }
+    free(data);
+    return st;
+}
+
+rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, int height, size_t stride,
+                              const rams_run_params *params, rams_result *out)
+{
+    rams_clear_error();
+    if (!ctx || !rgb || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: NULL argument");
+    if (width <= 0 || height <= 0 || stride < (size_t)width * 3)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: bad size %dx%d (stride %zu)", width, height, stride);
+    rams_run_params defaults = rams_run_default_params();
+    if (!params) params = &defaults;
+    if ((double)width * height > (double)params->max_pixels)
+        return rams_fail(RAMS_ERR_LIMIT, "image of %dx%d pixels is above the limit of %zu", width, height, params->max_pixels);
+    return classify_image(ctx, rgb, width, height, stride, "image", params, out);
+}
