@@ -1,0 +1,95 @@
+/* ramscli: what the subcommands share (input lists, ordered worker pool, progress bar, JSON, errors). */
+#ifndef RAMSCLI_H
+#define RAMSCLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ramstrans.h"
+
+/* Exit statuses: 0 all fine, 1 some input (or the model) failed, 2 the command line was wrong. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
+
+/* ---- errors (cli_util.c) -------------------------------------------------------------------- */
+
+/* Prints "ramscli: WHAT: MESSAGE" on stderr as one line.  When the library's message already
+ * starts with WHAT (it names the file itself), WHAT is not repeated. */
+void cli_report(const char *what, const char *message);
+
+/* Prints "ramscli: <cmd>: <printf message>" and a hint to --help; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a whole decimal integer in [lo, hi]; 0 on success. */
+int cli_parse_int(const char *text, long lo, long hi, long *out);
+
+/* Loads `path` (NULL: the default model) and reports a failure; NULL on failure. */
+rams_model *cli_load_model(const char *path);
+
+/* ---- inputs (cli_util.c) -------------------------------------------------------------------- */
+
+typedef struct {
+    char **paths;
+    size_t count, capacity;
+} cli_list;
+
+/* Appends an argument: a file as it is (whatever its name; content decides), a directory
+ * expanded recursively in sorted order to the images and .npy files inside it.  A path that
+ * does not exist is kept, so that it fails later with the library's message in its place in
+ * the output.  Returns 0, or -1 when out of memory. */
+int cli_list_add_argument(cli_list *list, const char *path);
+int cli_list_push(cli_list *list, const char *path);
+void cli_list_free(cli_list *list);
+
+/* Does this directory entry look like something to classify (by extension or magic bytes)? */
+int cli_is_input_file(const char *path);
+
+/* ---- progress bar on stderr (cli_util.c) ---------------------------------------------------- */
+
+typedef struct {
+    int enabled;
+    size_t total, done;
+    double start, last_draw;
+    int drawn; /* a bar is on the terminal line now */
+} cli_progress;
+
+/* Enabled only with more than a few inputs and stderr a terminal. */
+void cli_progress_start(cli_progress *p, size_t total);
+void cli_progress_step(cli_progress *p);
+/* Erases the bar (before printing an error line; the next step redraws it). */
+void cli_progress_clear(cli_progress *p);
+void cli_progress_finish(cli_progress *p);
+
+double cli_now(void); /* monotonic seconds */
+
+/* ---- ordered worker pool (pool.c) ----------------------------------------------------------- */
+
+/* The outcome of one item, made by a worker and consumed in input order by the main thread. */
+typedef struct {
+    int failed;
+    char *error;   /* malloc'd message when failed                              */
+    char *text;    /* malloc'd output to print (may be NULL)                     */
+    void *data;    /* anything else the command keeps per item (freed by emit)  */
+} cli_outcome;
+
+/* Runs work(ctx, index, user, &outcome) for every index in 0..count-1 on `threads` threads, each
+ * with its own rams_context over `model`, and calls emit(index, &outcome, user) on the calling
+ * thread in index order as soon as each outcome (and all before it) is ready.  Returns 0, or -1
+ * when a context or thread could not be made (reported). */
+typedef void (*cli_work_fn)(rams_context *ctx, size_t index, void *user, cli_outcome *out);
+typedef void (*cli_emit_fn)(size_t index, cli_outcome *out, void *user);
+int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn work,
+                 cli_emit_fn emit, void *user);
+
+/* ---- JSON (json_out.c) ---------------------------------------------------------------------- */
+
+/* One classify result as a single-line JSON object (malloc'd string), or NULL when out of memory. */
+char *cli_result_json(const char *file, const rams_result *r);
+/* The model's description for `info --json` (malloc'd), or NULL. */
+char *cli_info_json(const char *path, const rams_model *m, const rams_model_info *info);
+
+/* ---- subcommands ---------------------------------------------------------------------------- */
+/* Each gets argv[0] = its own name. */
+int cli_cmd_eval(int argc, char **argv);
+int cli_cmd_explain(int argc, char **argv); /* explain.c */
+
+#endif

@@ -1,0 +1,1 @@
+/* A small built-in bitmap font for ramscli explain (a later job). */
