@@ -183,6 +183,33 @@ RAMS_API rams_status rams_classify_file(rams_context *ctx, const char *path,
 RAMS_API rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, int height,
                                        size_t stride, const rams_run_params *params, rams_result *out);
 
+/* ---- Experimental ------------------------------------------------------------------------- */
+/* Not part of the stable API: may change in any minor version.  Define RAMSTRANS_EXPERIMENTAL
+ * before including this header to use it. */
+#ifdef RAMSTRANS_EXPERIMENTAL
+typedef enum {
+    RAMS_STAGE_EMBED = 0,   /* scale-1 patch embedding                                     */
+    RAMS_STAGE_BLOCKS = 1,  /* scale-1 transformer blocks and final LayerNorm               */
+    RAMS_STAGE_ROLLOUT = 2, /* attention rollout                                            */
+    RAMS_STAGE_DPPM = 3,    /* threshold, component, box and zoomed crop                    */
+    RAMS_STAGE_SCALE2 = 4,  /* the whole scale-2 pass                                       */
+    RAMS_STAGE_HEAD = 5,    /* classifier head(s), softmax, top-k                           */
+    RAMS_STAGE_COUNT = 6
+} rams_stage;
+
+RAMS_API const char *rams_stage_name(rams_stage stage);
+
+/* Seconds each stage took in the context's last successful run. */
+RAMS_API rams_status rams_context_stage_seconds(const rams_context *ctx, double seconds[RAMS_STAGE_COUNT]);
+
+/* Floating-point operations one image costs in `mode` (multiply-adds count 2), as this library
+ * computes it (the last block only for the CLS row). */
+RAMS_API double rams_model_flops(const rams_model *model, rams_mode mode);
+
+/* Threads OpenBLAS uses inside one run (process-wide; 0 restores its default). */
+RAMS_API void rams_set_blas_threads(int threads);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

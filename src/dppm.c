@@ -1,5 +1,7 @@
 #include "dppm.h"
 
+#include "encoder.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -145,13 +147,14 @@ size_t rams_dppm_work_bytes(int n_tokens, int grid)
 
 rams_box rams_dppm(const float *maps, int layers, int n_tokens, int grid, int patch, double alpha,
                    const float *image, float *crop, float *p, unsigned char *mask, float *threshold,
-                   int *fallback, void *work)
+                   int *fallback, void *work, double *rollout_seconds)
 {
     double *rollout_work = work, *v = rollout_work + 2 * (size_t)n_tokens;
     int *stack = (int *)(v + (size_t)grid * grid);
     int cells = grid * grid, image_size = grid * patch, r0, c0, r1, c1;
-    double t;
+    double t, start = rams_now();
     rams_rollout(maps, layers, n_tokens, v, rollout_work);
+    if (rollout_seconds) *rollout_seconds = rams_now() - start;
     rams_threshold(v, cells, alpha, p, &t, mask);
     int area = rams_largest_component(mask, grid, stack, &r0, &c0, &r1, &c1);
     rams_box box = rams_cells_to_box(area, r0, c0, r1, c1, patch, image_size);

@@ -32,6 +32,6 @@ void rams_zoom_crop(const float *image, int image_size, rams_box box, float *out
 size_t rams_dppm_work_bytes(int n_tokens, int grid);
 rams_box rams_dppm(const float *maps, int layers, int n_tokens, int grid, int patch, double alpha,
                    const float *image, float *crop, float *p, unsigned char *mask, float *threshold,
-                   int *fallback, void *work);
+                   int *fallback, void *work, double *rollout_seconds);
 
 #endif

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "kernels.h"
@@ -101,11 +102,21 @@ void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first
     rams_linear_residual(out_x, D, s->hidden, M, rows, M, lw->fc2_w, lw->fc2_b, D);
 }
 
-void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps, float *out)
+double rams_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps, float *out,
+                 double seconds[2])
 {
     const rams_config *c = &m->cfg;
     size_t NN = (size_t)c->num_tokens * c->num_tokens;
+    double t0 = rams_now();
     rams_embed(m, s, image);
+    double t1 = rams_now();
     for (int l = 0; l < c->layers; l++) {
         int last = l == c->layers - 1;
         /* Only the CLS token's row leaves the last block: nothing reads the other tokens. */
@@ -113,6 +124,22 @@ void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image,
     }
     rams_layernorm(out, c->hidden, s->x + (size_t)cls_token * c->hidden, c->hidden, 1, c->hidden, m->w.norm_w,
                    m->w.norm_b, c->ln_eps);
+    if (seconds) {
+        seconds[0] = t1 - t0;
+        seconds[1] = rams_now() - t1;
+    }
+}
+
+double rams_encode_flops(const rams_config *c, int with_maps)
+{
+    double N = c->num_tokens, D = c->hidden, M = c->mlp, T = (double)c->grid * c->grid;
+    double K = 3.0 * c->patch_size * c->patch_size;
+    double embed = 2 * T * K * D;
+    double full_block = 2 * N * D * D * 4 /* q, k, v, out */ + 2 * 2 * N * N * D /* scores, context */ + 2 * 2 * N * D * M;
+    /* The last block: keys and values of all tokens; queries of all rows only for the map. */
+    double q_rows = with_maps ? N : 1;
+    double last_block = 2 * N * D * D * 2 + 2 * q_rows * D * D + 2 * q_rows * N * D + 2 * N * D + 2 * D * D + 2 * 2 * D * M;
+    return embed + (c->layers - 1) * full_block + last_block;
 }
 
 void rams_head(const rams_model *m, const float *hidden, float *logits)

@@ -27,9 +27,16 @@ void rams_embed(const rams_model *m, rams_encoder_state *s, const float *image);
 void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first_row, int rows, float *map);
 
 /* The whole scale: embedding, every block, part_norm of token `cls_token` into out[D].
- * maps, if not NULL, receives L maps of N x N. */
+ * maps, if not NULL, receives L maps of N x N.  seconds, if not NULL, receives the time of the
+ * embedding and of the blocks. */
 void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps,
-                 float *out);
+                 float *out, double seconds[2]);
+
+/* Floating-point operations of one rams_encode call (multiply-adds count 2). */
+double rams_encode_flops(const rams_config *c, int with_maps);
+
+/* A monotonic clock in seconds. */
+double rams_now(void);
 
 /* part_head: logits[C] = W . hidden + b. */
 void rams_head(const rams_model *m, const float *hidden, float *logits);

@@ -3,6 +3,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define RAMSTRANS_EXPERIMENTAL
+#include <cblas.h>
+
 #include "dppm.h"
 #include "encoder.h"
 #include "error.h"
@@ -123,6 +126,7 @@ struct rams_context {
     float *p;              /* G x G normalised rollout                                    */
     unsigned char *mask;   /* G x G                                                       */
     void *dppm_work;
+    double stage_seconds[RAMS_STAGE_COUNT];
 };
 
 void rams_context_free(rams_context *ctx)
@@ -226,18 +230,29 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
     out->num_classes = c->classes;
     out->grid = c->grid;
 
+    double *times = ctx->stage_seconds, t;
+    memset(times, 0, sizeof ctx->stage_seconds);
+
     /* Scale 1: the whole image, first CLS token. */
-    rams_encode(m, &ctx->enc, chw, 0, zoom ? ctx->maps : NULL, ctx->hidden);
+    rams_encode(m, &ctx->enc, chw, 0, zoom ? ctx->maps : NULL, ctx->hidden, times + RAMS_STAGE_EMBED);
+    t = rams_now();
     rams_head(m, ctx->hidden, ctx->logits1);
     out->logits_scale1 = ctx->logits1;
     rams_softmax(ctx->logits1, ctx->probs, c->classes);
+    times[RAMS_STAGE_HEAD] += rams_now() - t;
 
     if (zoom) {
         /* DPPM, then scale 2 on the zoomed crop, second CLS token. */
+        t = rams_now();
         out->box = rams_dppm(ctx->maps, c->layers, c->num_tokens, c->grid, c->patch_size, c->alpha, chw, ctx->crop,
-                             ctx->p, ctx->mask, &out->threshold, &out->box_is_fallback, ctx->dppm_work);
+                             ctx->p, ctx->mask, &out->threshold, &out->box_is_fallback, ctx->dppm_work,
+                             &times[RAMS_STAGE_ROLLOUT]);
         out->has_box = 1;
-        rams_encode(m, &ctx->enc, ctx->crop, 1, NULL, ctx->hidden);
+        times[RAMS_STAGE_DPPM] = rams_now() - t - times[RAMS_STAGE_ROLLOUT];
+        t = rams_now();
+        rams_encode(m, &ctx->enc, ctx->crop, 1, NULL, ctx->hidden, NULL);
+        times[RAMS_STAGE_SCALE2] = rams_now() - t;
+        t = rams_now();
         rams_head(m, ctx->hidden, ctx->logits2);
         out->logits_scale2 = ctx->logits2;
         rams_softmax(ctx->logits2, ctx->probs2, c->classes);
@@ -251,11 +266,14 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
             out->mask = ctx->mask;
         }
         if (params->want_crop) out->crop = ctx->crop;
+    } else {
+        t = rams_now();
     }
     out->probs = ctx->probs;
     select_top(ctx->probs, c->classes, k, ctx->order, ctx->top, m->labels);
     out->top_k = k;
     out->top = ctx->top;
+    times[RAMS_STAGE_HEAD] += rams_now() - t;
     return RAMS_OK;
 }
 
@@ -340,4 +358,36 @@ rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, 
     if ((double)width * height > (double)params->max_pixels)
         return rams_fail(RAMS_ERR_LIMIT, "image of %dx%d pixels is above the limit of %zu", width, height, params->max_pixels);
     return classify_image(ctx, rgb, width, height, stride, "image", params, out);
+}
+
+/* ---- experimental ------------------------------------------------------------------------- */
+
+const char *rams_stage_name(rams_stage stage)
+{
+    static const char *const names[RAMS_STAGE_COUNT] = {"patch embedding", "blocks", "rollout", "DPPM and crop",
+                                                        "scale 2", "head"};
+    return (unsigned)stage < RAMS_STAGE_COUNT ? names[stage] : "unknown";
+}
+
+rams_status rams_context_stage_seconds(const rams_context *ctx, double seconds[RAMS_STAGE_COUNT])
+{
+    if (!ctx || !seconds) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_stage_seconds: NULL argument");
+    memcpy(seconds, ctx->stage_seconds, sizeof ctx->stage_seconds);
+    return RAMS_OK;
+}
+
+double rams_model_flops(const rams_model *m, rams_mode mode)
+{
+    if (!m) return 0;
+    if (mode == RAMS_MODE_DEFAULT) mode = m->cfg.default_mode;
+    const rams_config *c = &m->cfg;
+    double head = 2.0 * c->hidden * c->classes;
+    if (mode == RAMS_MODE_SCALE1) return rams_encode_flops(c, 0) + head;
+    return rams_encode_flops(c, 1) + rams_encode_flops(c, 0) + 2 * head;
+}
+
+void rams_set_blas_threads(int threads)
+{
+    if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    openblas_set_num_threads(threads > 0 ? threads : 1);
 }
