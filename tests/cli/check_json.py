@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """Checks `ramscli classify --json` lines against the golden data of tools/ (never against C output).
 
-    check_json.py classify JSON_FILE DATA_DIR MODE   one line for tests/data/input.npy
+    check_json.py classify JSON_FILE GOLDEN_DIR MODE one line for tests/data/input.npy
     check_json.py lines JSON_FILE FILE...             the lines name exactly these files, in order
     check_json.py eval JSON_FILE N TOP1_FUSED         eval --json's last line
 
-The golden names (written by tools/make_golden.py): logits_scale1.npy, logits_scale2.npy (C) and
-box.npy (top, left, bottom, right, inclusive input-tensor pixels).
+GOLDEN_DIR is tests/data/{f32,f16}/input (written by tools/make_golden.py; see tests/data/README.md):
+logits1.npy, logits2.npy (C floats) and box.npy (top, left, bottom, right, inclusive pixels).
 """
 import json
 import math
@@ -42,7 +42,7 @@ def close(a, b):
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= ATOL + RTOL * np.abs(b)))
 
 
-def check_classify(json_file, data_dir, mode):
+def check_classify(json_file, golden, mode):
     objs = load_lines(json_file)
     if len(objs) != 1:
         fail(f"want 1 line, got {len(objs)}")
@@ -52,9 +52,9 @@ def check_classify(json_file, data_dir, mode):
             fail(f"missing key {key!r}")
     if o["mode"] != mode:
         fail(f"mode {o['mode']!r}, want {mode!r}")
-    l1 = np.load(os.path.join(data_dir, "logits_scale1.npy")).reshape(-1)
-    l2 = np.load(os.path.join(data_dir, "logits_scale2.npy")).reshape(-1)
-    box = [int(v) for v in np.load(os.path.join(data_dir, "box.npy")).reshape(-1)]
+    l1 = np.load(os.path.join(golden, "logits1.npy")).reshape(-1)
+    l2 = np.load(os.path.join(golden, "logits2.npy")).reshape(-1)
+    box = [int(v) for v in np.load(os.path.join(golden, "box.npy")).reshape(-1)]
     if not close(o["logits"]["scale1"], l1):
         fail(f"scale-1 logits {o['logits']['scale1']} differ from golden {l1.tolist()}")
     p1 = softmax(l1.astype(np.float64))

@@ -11,7 +11,7 @@ CHECK="/usr/bin/python3 $HERE/check_json.py"
 MODEL=$DATA/tiny_f32.safetensors
 INPUT=$DATA/input.npy
 
-for f in "$MODEL" "$INPUT" "$DATA/logits_scale1.npy" "$DATA/logits_scale2.npy" "$DATA/box.npy"; do
+for f in "$MODEL" "$INPUT" "$DATA/f32/input/logits1.npy" "$DATA/f16/input/logits1.npy"; do
     if [ ! -f "$f" ]; then
         echo "SKIP: golden data $f is not there yet (tools/make_golden.py writes it)"
         exit 77
@@ -85,9 +85,12 @@ run "info on a missing model" 1 "$RAMSCLI" info --model "$TMP/nonexistent.safete
 expect "the model error names the file" grep -q "^ramscli: .*nonexistent.safetensors" "$TMP/err"
 
 # ---- classify against the golden data --------------------------------------------------------
-for mode in fused scale2 scale1; do
-    run "classify --json --mode $mode" 0 "$RAMSCLI" classify --model "$MODEL" --mode "$mode" --json "$INPUT" &&
-        expect "$mode result equals the golden data" $CHECK classify "$TMP/out" "$DATA" "$mode"
+for dtype in f32 f16; do
+    for mode in fused scale2 scale1; do
+        run "classify --json --mode $mode, $dtype model" 0 "$RAMSCLI" classify --model "$DATA/tiny_$dtype.safetensors" \
+            --mode "$mode" --json "$INPUT" &&
+            expect "$mode result equals the golden data" $CHECK classify "$TMP/out" "$DATA/$dtype/input" "$mode"
+    done
 done
 run "classify --top-k 3" 0 "$RAMSCLI" classify --model "$MODEL" --json --top-k 3 "$INPUT" &&
     expect "three predictions" /usr/bin/python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["top"]) == 3' "$TMP/out"
