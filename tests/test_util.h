@@ -12,6 +12,10 @@ const char *test_data_path(const char *name);
  * Returns the element count; *shape receives up to 4 dims. Caller frees. */
 float *test_load_npy(const char *name, size_t *count, int64_t shape[4], int *ndim);
 
+/* Loads any golden .npy of dtype <f8, <f4, <i4 or |u1 as doubles (exact for all of them), so that
+ * masks, boxes and float64 references keep every bit.  Fails the test on error.  Caller frees. */
+double *test_load_npy_f64(const char *name, size_t *count);
+
 /* Max over i of |a-b| / (atol + rtol*|b|): <= 1 means within tolerance. */
 double test_tolerance_ratio(const float *a, const float *b, size_t n, double rtol, double atol);
 
