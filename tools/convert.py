@@ -231,8 +231,8 @@ def _shape(sd, name):
         hint = ""
         if name.endswith("cls_token2") or (name.endswith("cls_token1") and any(k.endswith("cls_token") for k in sd)):
             hint = " (it has one CLS token: a plain ViT or the released baseline, not RAMS-Trans's two-CLS model)"
-        raise ConvertError(f"not a RAMS-Trans checkpoint: no tensor '{name}'{hint}; it has {len(sd)} tensors "
-                           f"such as {sample}")
+        has = f"it has {len(sd)} tensors such as {sample}" if sd else "it holds no tensors"
+        raise ConvertError(f"not a RAMS-Trans checkpoint: no tensor '{name}'{hint}; {has}")
     return tuple(sd[name].shape)
 
 
