@@ -20,6 +20,9 @@ void cli_report(const char *what, const char *message);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Parses a whole decimal integer in [lo, hi]; 0 on success. */
+/* Threads when --threads is not given: the online CPUs. */
+int cli_default_threads(void);
+
 int cli_parse_int(const char *text, long lo, long hi, long *out);
 
 /* Loads `path` (NULL: the default model) and reports a failure; NULL on failure. */

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+#include <unistd.h>
 #include "image.h" /* rams_sniff: the library's own idea of what it can decode */
 
 /* ---- errors ----------------------------------------------------------------------------------- */
@@ -211,7 +213,13 @@ void cli_progress_clear(cli_progress *p) {
 
 void cli_progress_finish(cli_progress *p) {
     if (!p->enabled) return;
-    progress_draw(p, cli_now());
+    if (!p->drawn) progress_draw(p, cli_now()); /* the last step drew the final count already */
     fputc('\n', stderr);
     p->drawn = 0;
+}
+
+int cli_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }

@@ -36,7 +36,7 @@ static const char *const eval_usage =
     "                     {\"scale1\": a, \"scale2\": b, \"fused\": c}, \"top5\": {...},\n"
     "                     \"images_per_s\": r, ...} with fractions in 0..1\n"
     "  -n, --limit N      score at most N images, taken round-robin over the classes\n"
-    "  -t, --threads N    worker threads, each with its own context (default 1)\n"
+    "  -t, --threads N    threads (default: the online CPUs); a small model runs one image per thread\n"
     "  -h, --help         this text\n";
 
 /* Lower-case letters and digits only: "T-shirt/top" and "tshirt_top" both become "tshirttop". */
@@ -341,7 +341,7 @@ int cli_cmd_eval(int argc, char **argv) {
                                             {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
     int json = 0, c;
-    long limit = 0, threads = 1;
+    long limit = 0, threads = cli_default_threads();
     optind = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:n:t:h", options, NULL)) != -1) {

@@ -1,11 +1,13 @@
+#define RAMSTRANS_EXPERIMENTAL /* rams_model_flops */
 /* An ordered worker pool: N threads, each with its own rams_context over one shared model, take
  * inputs in turn; the calling thread prints the outcomes in input order as they become ready. */
 #include <pthread.h>
 #include <stdlib.h>
 
-#include <cblas.h> /* openblas_set_num_threads */
-
 #include "cli.h"
+
+/* Above this many FLOPs per image (a few ms of work), threads share one image. */
+#define CLI_INTRA_IMAGE_FLOPS 2e9
 
 typedef struct {
     cli_outcome outcome;
@@ -45,10 +47,13 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-static int run_inline(const rams_model *model, size_t count, cli_work_fn work, cli_emit_fn emit,
+/* One context using `threads` threads inside each image. */
+static int run_inline(const rams_model *model, size_t count, int threads, cli_work_fn work, cli_emit_fn emit,
                       void *user) {
     rams_context *ctx = NULL;
-    if (rams_context_create(model, &ctx) != RAMS_OK) {
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = threads;
+    if (rams_context_create(model, &cp, &ctx) != RAMS_OK) {
         cli_report("context", rams_last_error());
         return -1;
     }
@@ -63,11 +68,14 @@ static int run_inline(const rams_model *model, size_t count, cli_work_fn work, c
 
 int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn work,
                  cli_emit_fn emit, void *user) {
+    /* A large model splits each image over the threads; a small one (or a single input) would
+     * spend more on synchronisation than on arithmetic, so it runs one image per thread. */
+    if (count <= 1 || rams_model_flops(model, RAMS_MODE_FUSED) > CLI_INTRA_IMAGE_FLOPS)
+        return run_inline(model, count, threads, work, emit, user);
     if ((size_t)threads > count) threads = (int)count;
-    if (threads <= 1) return run_inline(model, count, work, emit, user);
-
-    /* Parallelism comes from the workers; OpenBLAS threads inside each would only fight them. */
-    openblas_set_num_threads(1);
+    if (threads <= 1) return run_inline(model, count, 1, work, emit, user);
+    rams_context_params one_thread = rams_context_default_params();
+    one_thread.threads = 1;
 
     pool p = {.count = count, .work = work, .user = user};
     p.slots = calloc(count, sizeof *p.slots);
@@ -81,7 +89,7 @@ int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn
     int made = 0;
     for (; made < threads; made++) {
         workers[made].p = &p;
-        if (rams_context_create(model, &workers[made].ctx) != RAMS_OK) {
+        if (rams_context_create(model, &one_thread, &workers[made].ctx) != RAMS_OK) {
             cli_report("context", rams_last_error());
             for (int i = 0; i < made; i++) rams_context_free(workers[i].ctx);
             free(p.slots), free(workers), free(tids);
@@ -98,7 +106,7 @@ int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn
         pthread_mutex_destroy(&p.lock);
         pthread_cond_destroy(&p.ready);
         free(p.slots), free(workers), free(tids);
-        return run_inline(model, count, work, emit, user);
+        return run_inline(model, count, 1, work, emit, user);
     }
     for (size_t i = 0; i < count; i++) {
         pthread_mutex_lock(&p.lock);

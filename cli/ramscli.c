@@ -148,7 +148,7 @@ static const char *const classify_usage =
     "                     prob}], logits {scale1, scale2|null}, box {top, left, bottom, right}|null\n"
     "                     (inclusive, input-tensor pixels), box_image (original-image pixels)|null,\n"
     "                     fallback (the DPPM mask was empty: the whole input was zoomed)\n"
-    "  -t, --threads N    N worker threads, each with its own context over one model (default 1)\n"
+    "  -t, --threads N    threads (default: the online CPUs); a small model runs one image per thread\n"
     "  -h, --help         this text\n"
     "\n"
     "A failing input prints one line 'ramscli: FILE: problem' on stderr and the others still run;\n"
@@ -228,7 +228,7 @@ static int cmd_classify(int argc, char **argv) {
     const char *model_path = NULL;
     classify_job job = {0};
     job.params = rams_run_default_params();
-    long threads = 1, value;
+    long threads = cli_default_threads(), value;
     int c;
     optind = 0;
     opterr = 0;

@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     rams_context *ctx = NULL;
-    if (rams_context_create(model, &ctx) != RAMS_OK) {
+    if (rams_context_create(model, NULL, &ctx) != RAMS_OK) {
         fprintf(stderr, "%s\n", rams_last_error());
         rams_model_free(model);
         return 1;

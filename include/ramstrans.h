@@ -9,7 +9,7 @@
  *   rams_model *m;  rams_context *ctx;  rams_result r;
  *   rams_model_params mp = rams_model_default_params();
  *   if (rams_model_load(NULL, &mp, &m) != RAMS_OK) { puts(rams_last_error()); return 1; }
- *   rams_context_create(m, &ctx);
+ *   rams_context_create(m, NULL, &ctx);
  *   rams_run_params rp = rams_run_default_params();
  *   if (rams_classify_file(ctx, "bird.jpg", &rp, &r) == RAMS_OK)
  *       printf("%s %.3f\n", r.top[0].label, r.top[0].prob);
@@ -120,9 +120,20 @@ RAMS_API const char *rams_model_label(const rams_model *model, int index); /* NU
 /* ---- Running ------------------------------------------------------------------------------ */
 typedef struct rams_context rams_context;
 
-/* A context holds one thread's scratch memory; it may be reused for any number of runs, but by
- * one thread at a time.  Many contexts may share one model. */
-RAMS_API rams_status rams_context_create(const rams_model *model, rams_context **out);
+/* A context holds the scratch memory of one run and the threads that run it; it may be reused for
+ * any number of runs, but by one caller at a time.  Many contexts may share one model. */
+typedef struct {
+    int threads;   /* threads one run uses, the caller's included; 0 (default) = the online CPUs.
+                    * Several contexts working at once should share the cores between them (e.g.
+                    * one thread each).  libramstrans parallelises its own loops and GEMMs, so it
+                    * sets OpenBLAS to one thread (openblas_set_num_threads(1)), process-wide. */
+} rams_context_params;
+
+RAMS_API rams_context_params rams_context_default_params(void);
+
+/* params NULL: the defaults. */
+RAMS_API rams_status rams_context_create(const rams_model *model, const rams_context_params *params,
+                                         rams_context **out);
 RAMS_API void rams_context_free(rams_context *ctx);
 
 typedef struct {
@@ -206,8 +217,6 @@ RAMS_API rams_status rams_context_stage_seconds(const rams_context *ctx, double 
  * computes it (the last block only for the CLS row). */
 RAMS_API double rams_model_flops(const rams_model *model, rams_mode mode);
 
-/* Threads OpenBLAS uses inside one run (process-wide; 0 restores its default). */
-RAMS_API void rams_set_blas_threads(int threads);
 #endif
 
 #ifdef __cplusplus

@@ -8,15 +8,17 @@
 
 #include "error.h"
 #include "kernels.h"
+#include "threadpool.h"
 
-rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c)
+rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c, rams_pool *pool)
 {
     memset(s, 0, sizeof *s);
+    s->pool = pool;
     size_t N = (size_t)c->num_tokens, D = (size_t)c->hidden, M = (size_t)c->mlp, G = (size_t)c->grid,
-           P = (size_t)c->patch_size;
+           P = (size_t)c->patch_size, T = (size_t)rams_pool_threads(pool);
     /* Every size is bounded by model.h's limits, so these products cannot overflow size_t. */
     float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ctx, &s->scores, &s->hidden, &s->patches};
-    size_t counts[] = {N * D, N * D, N * D, N * D, N * D, N * D, N * N, N * M, G * G * 3 * P * P};
+    size_t counts[] = {N * D, N * D, N * D, N * D, N * D, N * D, T * RAMS_ATTENTION_TILE * N, N * M, G * G * 3 * P * P};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         *bufs[i] = malloc(counts[i] * sizeof(float));
         if (!*bufs[i]) {
@@ -35,71 +37,135 @@ void rams_encoder_state_free(rams_encoder_state *s)
 }
 
 /* The Conv2d(3, D, P, stride P) as one GEMM: each patch unrolled in the weight's (c, y, x) order. */
-static void im2col(const float *image, int S, int P, float *patches)
+static void im2col(const float *image, int S, int P, int first_patch, int end_patch, float *patches)
 {
     int G = S / P;
-    for (int gr = 0; gr < G; gr++)
-        for (int gc = 0; gc < G; gc++) {
-            float *dst = patches + ((size_t)gr * G + gc) * 3 * P * P;
-            for (int c = 0; c < 3; c++)
-                for (int y = 0; y < P; y++) {
-                    const float *src = image + ((size_t)c * S + (size_t)gr * P + y) * S + (size_t)gc * P;
-                    memcpy(dst, src, (size_t)P * sizeof *dst);
-                    dst += P;
-                }
-        }
+    for (int i = first_patch; i < end_patch; i++) {
+        int gr = i / G, gc = i % G;
+        float *dst = patches + (size_t)i * 3 * P * P;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < P; y++) {
+                const float *src = image + ((size_t)c * S + (size_t)gr * P + y) * S + (size_t)gc * P;
+                memcpy(dst, src, (size_t)P * sizeof *dst);
+                dst += P;
+            }
+    }
+}
+
+typedef struct {
+    const rams_model *m;
+    rams_encoder_state *s;
+    const float *image;
+    int layer, first_row, rows;
+    float *map;
+} encoder_job;
+
+/* Tokens entering block 0, each thread on its own tokens. */
+static void embed_rows(void *arg, int index, int count)
+{
+    const encoder_job *job = arg;
+    const rams_config *c = &job->m->cfg;
+    const rams_weights *w = &job->m->w;
+    rams_encoder_state *s = job->s;
+    int D = c->hidden, P = c->patch_size, K = 3 * P * P, a, b;
+    rams_split(c->grid * c->grid, index, count, &a, &b);
+    im2col(job->image, c->image_size, P, a, b, s->patches);
+    rams_linear(s->x + (size_t)(2 + a) * D, D, s->patches + (size_t)a * K, K, b - a, K, w->patch_w, w->patch_b, D);
+    if (index == 0) {
+        memcpy(s->x, w->cls1, (size_t)D * sizeof(float));
+        memcpy(s->x + D, w->cls2, (size_t)D * sizeof(float));
+        a = -2; /* thread 0 also adds the CLS tokens' positions */
+    }
+    for (size_t i = (size_t)(2 + a) * D; i < (size_t)(2 + b) * D; i++) s->x[i] += w->pos[i];
 }
 
 void rams_embed(const rams_model *m, rams_encoder_state *s, const float *image)
 {
-    const rams_config *c = &m->cfg;
-    const rams_weights *w = &m->w;
-    int D = c->hidden, P = c->patch_size, K = 3 * P * P, T = c->grid * c->grid;
-    im2col(image, c->image_size, P, s->patches);
-    rams_linear(s->x + 2 * (size_t)D, D, s->patches, K, T, K, w->patch_w, w->patch_b, D);
-    memcpy(s->x, w->cls1, (size_t)D * sizeof(float));
-    memcpy(s->x + D, w->cls2, (size_t)D * sizeof(float));
-    size_t n = (size_t)c->num_tokens * D;
-    for (size_t i = 0; i < n; i++) s->x[i] += w->pos[i];
+    encoder_job job = {.m = m, .s = s, .image = image};
+    rams_pool_run(s->pool, embed_rows, &job);
+}
+
+/* Phase 1 of a block: LayerNorm, keys and values of this thread's tokens, and queries of those
+ * of its tokens that need one (all when the map is wanted, else only the output rows). */
+static void block_projections(void *arg, int index, int count)
+{
+    const encoder_job *job = arg;
+    const rams_config *c = &job->m->cfg;
+    const rams_layer_weights *lw = &job->m->w.layer[job->layer];
+    rams_encoder_state *s = job->s;
+    int D = c->hidden, a, b;
+    rams_split(c->num_tokens, index, count, &a, &b);
+    size_t off = (size_t)a * D;
+    rams_layernorm(s->xn + off, D, s->x + off, D, b - a, D, lw->attn_norm_w, lw->attn_norm_b, c->ln_eps);
+    rams_linear(s->k + off, D, s->xn + off, D, b - a, D, lw->k_w, lw->k_b, D);
+    rams_linear(s->v + off, D, s->xn + off, D, b - a, D, lw->v_w, lw->v_b, D);
+    int q0 = job->map ? 0 : job->first_row, q1 = job->map ? c->num_tokens : job->first_row + job->rows;
+    if (q0 < a) q0 = a;
+    if (q1 > b) q1 = b;
+    if (q1 > q0)
+        rams_linear(s->q + (size_t)q0 * D, D, s->xn + (size_t)q0 * D, D, q1 - q0, D, lw->q_w, lw->q_b, D);
+}
+
+/* Attention of query rows [r0, r1) in tiles: per head, the score tile, its softmax, its share
+ * of the head-mean map, and the context of the tile's output rows [o0, o1). */
+static void attention_rows(const encoder_job *job, float *tile, int r0, int r1, int o0, int o1)
+{
+    const rams_config *c = &job->m->cfg;
+    rams_encoder_state *s = job->s;
+    int N = c->num_tokens, D = c->hidden, H = c->heads, hs = c->head_size;
+    const float scale = 1.0f / sqrtf((float)hs), inv_h = 1.0f / (float)H;
+    for (int t0 = r0; t0 < r1; t0 += RAMS_ATTENTION_TILE) {
+        int tn = r1 - t0 < RAMS_ATTENTION_TILE ? r1 - t0 : RAMS_ATTENTION_TILE;
+        int c0 = t0 > o0 ? t0 : o0, c1 = t0 + tn < o1 ? t0 + tn : o1; /* output rows in this tile */
+        float *map_rows = job->map ? job->map + (size_t)t0 * N : NULL;
+        for (int h = 0; h < H; h++) {
+            /* Heads are column slices of Q, K, V, read with stride D. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tn, N, hs, scale, s->q + (size_t)t0 * D + h * hs, D,
+                        s->k + h * hs, D, 0.0f, tile, N);
+            rams_softmax_rows(tile, tn, N, N);
+            if (map_rows) {
+                size_t n = (size_t)tn * N;
+                if (h == 0) memcpy(map_rows, tile, n * sizeof *tile);
+                else for (size_t i = 0; i < n; i++) map_rows[i] += tile[i];
+                if (h == H - 1) for (size_t i = 0; i < n; i++) map_rows[i] *= inv_h;
+            }
+            if (c1 > c0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, hs, N, 1.0f, tile + (size_t)(c0 - t0) * N, N,
+                            s->v + h * hs, D, 0.0f, s->ctx + (size_t)c0 * D + h * hs, D);
+        }
+    }
+}
+
+/* Phase 2 of a block: attention, `out` projection and MLP of this thread's rows. */
+static void block_attention_mlp(void *arg, int index, int count)
+{
+    const encoder_job *job = arg;
+    const rams_config *c = &job->m->cfg;
+    const rams_layer_weights *lw = &job->m->w.layer[job->layer];
+    rams_encoder_state *s = job->s;
+    int N = c->num_tokens, D = c->hidden, M = c->mlp;
+    int o0 = job->first_row, o1 = job->first_row + job->rows;
+    /* Query rows: all of them for the map, else the output rows; this thread's share. */
+    int q0 = job->map ? 0 : o0, q1 = job->map ? N : o1, a, b;
+    rams_split(q1 - q0, index, count, &a, &b);
+    a += q0, b += q0;
+    attention_rows(job, s->scores + (size_t)index * RAMS_ATTENTION_TILE * N, a, b, o0, o1);
+    /* The output rows whose context this thread computed. */
+    int r0 = a > o0 ? a : o0, r1 = b < o1 ? b : o1, n = r1 - r0;
+    if (n <= 0) return;
+    float *x = s->x + (size_t)r0 * D, *xn = s->xn + (size_t)r0 * D, *hid = s->hidden + (size_t)r0 * M;
+    rams_linear_residual(x, D, s->ctx + (size_t)r0 * D, D, n, D, lw->out_w, lw->out_b, D);
+    rams_layernorm(xn, D, x, D, n, D, lw->ffn_norm_w, lw->ffn_norm_b, c->ln_eps);
+    rams_linear_gelu(hid, M, xn, D, n, D, lw->fc1_w, lw->fc1_b, M);
+    rams_linear_residual(x, D, hid, M, n, M, lw->fc2_w, lw->fc2_b, D);
 }
 
 void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first_row, int rows, float *map)
 {
-    const rams_config *c = &m->cfg;
-    const rams_layer_weights *lw = &m->w.layer[layer];
-    int N = c->num_tokens, D = c->hidden, H = c->heads, hs = c->head_size, M = c->mlp;
-    /* Queries are needed for the output rows, or for every row when the map is wanted. */
-    int q0 = map ? 0 : first_row, qn = map ? N : rows;
-    float *out_x = s->x + (size_t)first_row * D;
-
-    /* Attention: keys and values of every token, queries of the rows that matter. */
-    rams_layernorm(s->xn, D, s->x, D, N, D, lw->attn_norm_w, lw->attn_norm_b, c->ln_eps);
-    rams_linear(s->k, D, s->xn, D, N, D, lw->k_w, lw->k_b, D);
-    rams_linear(s->v, D, s->xn, D, N, D, lw->v_w, lw->v_b, D);
-    rams_linear(s->q + (size_t)q0 * D, D, s->xn + (size_t)q0 * D, D, qn, D, lw->q_w, lw->q_b, D);
-    if (map) memset(map, 0, (size_t)N * N * sizeof *map);
-    const float scale = 1.0f / sqrtf((float)hs);
-    for (int h = 0; h < H; h++) {
-        /* scores[q0.., :] = Q_h K_h^T / sqrt(hs): heads are column slices, read with stride D. */
-        float *sc = s->scores + (size_t)q0 * N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, qn, N, hs, scale, s->q + (size_t)q0 * D + h * hs, D,
-                    s->k + h * hs, D, 0.0f, sc, N);
-        rams_softmax_rows(sc, qn, N, N);
-        if (map)
-            for (size_t i = 0; i < (size_t)N * N; i++) map[i] += s->scores[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, N, 1.0f, s->scores + (size_t)first_row * N, N,
-                    s->v + h * hs, D, 0.0f, s->ctx + (size_t)first_row * D + h * hs, D);
-    }
-    if (map) {
-        const float inv_h = 1.0f / (float)H;
-        for (size_t i = 0; i < (size_t)N * N; i++) map[i] *= inv_h;
-    }
-    rams_linear_residual(out_x, D, s->ctx + (size_t)first_row * D, D, rows, D, lw->out_w, lw->out_b, D);
-
-    /* MLP on the output rows only. */
-    rams_layernorm(s->xn, D, out_x, D, rows, D, lw->ffn_norm_w, lw->ffn_norm_b, c->ln_eps);
-    rams_linear_gelu(s->hidden, M, s->xn, D, rows, D, lw->fc1_w, lw->fc1_b, M);
-    rams_linear_residual(out_x, D, s->hidden, M, rows, M, lw->fc2_w, lw->fc2_b, D);
+    encoder_job job = {.m = m, .s = s, .layer = layer, .first_row = first_row, .rows = rows, .map = map};
+    /* Every thread needs every token's keys and values: the one barrier of a block is here. */
+    rams_pool_run(s->pool, block_projections, &job);
+    rams_pool_run(s->pool, block_attention_mlp, &job);
 }
 
 double rams_now(void)

@@ -3,19 +3,26 @@
 #define RAMS_ENCODER_H
 
 #include "model.h"
+#include "threadpool.h"
 
-/* Scratch memory of one pass, allocated once per context and reused. */
+/* Query rows of one attention tile: 64 rows of scores for N = 786 tokens is 200 KB, which stays
+ * in a core's L2 cache from the score GEMM through the softmax to the context GEMM. */
+#define RAMS_ATTENTION_TILE 64
+
+/* Scratch memory of one pass, allocated once per context and reused.  Every pool thread works on
+ * its own rows of the shared buffers, and on its own score tile. */
 typedef struct {
     float *x;       /* [N, D] residual stream                          */
     float *xn;      /* [N, D] LayerNorm output                         */
     float *q, *k, *v;/* [N, D]                                          */
     float *ctx;     /* [N, D] attention output before the `out` Linear  */
-    float *scores;  /* [N, N] one head's attention probabilities       */
+    float *scores;  /* [threads][TILE, N] attention probabilities       */
     float *hidden;  /* [N, M] MLP hidden layer                         */
     float *patches; /* [G*G, 3*P*P] im2col of the input                */
+    rams_pool *pool;/* not owned: the context's                        */
 } rams_encoder_state;
 
-rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c);
+rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c, rams_pool *pool);
 void rams_encoder_state_free(rams_encoder_state *s);
 
 /* Writes the tokens entering block 0 (CLS tokens, patch embeddings, plus position) into s->x. */

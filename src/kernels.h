@@ -19,6 +19,9 @@ void rams_linear_residual(float *out, int out_stride, const float *in, int in_st
 void rams_layernorm(float *out, int out_stride, const float *in, int in_stride, int rows, int dim,
                     const float *weight, const float *bias, float eps);
 
+/* Exact (erf) GELU in place, with an erf accurate to 1.5e-7 absolute. */
+void rams_gelu(float *x, int n);
+
 /* Numerically stable softmax of each of `rows` rows of length n, in place. */
 void rams_softmax_rows(float *x, int rows, int n, int stride);
 

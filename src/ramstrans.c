@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #define RAMSTRANS_EXPERIMENTAL
-#include <cblas.h>
 
 #include "dppm.h"
 #include "encoder.h"
@@ -13,6 +12,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "preprocess.h"
+#include "threadpool.h"
 
 #ifndef RAMSTRANS_INSTALL_MODEL
 #define RAMSTRANS_INSTALL_MODEL ""
@@ -127,30 +127,51 @@ struct rams_context {
     unsigned char *mask;   /* G x G                                                       */
     void *dppm_work;
     double stage_seconds[RAMS_STAGE_COUNT];
+    rams_pool *pool;
 };
 
 void rams_context_free(rams_context *ctx)
 {
     if (!ctx) return;
     rams_encoder_state_free(&ctx->enc);
+    rams_pool_free(ctx->pool);
     free(ctx->maps), free(ctx->input), free(ctx->crop), free(ctx->hidden);
     free(ctx->logits1), free(ctx->logits2), free(ctx->probs), free(ctx->probs2);
     free(ctx->order), free(ctx->top), free(ctx->p), free(ctx->mask), free(ctx->dppm_work);
     free(ctx);
 }
 
-rams_status rams_context_create(const rams_model *model, rams_context **out)
+rams_context_params rams_context_default_params(void)
+{
+    rams_context_params p = {.threads = 0};
+    return p;
+}
+
+/* More threads than this never pay for one image's row blocks. */
+#define RAMS_MAX_THREADS 256
+
+rams_status rams_context_create(const rams_model *model, const rams_context_params *params, rams_context **out)
 {
     rams_clear_error();
     if (!model || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_create: NULL argument");
     *out = NULL;
+    rams_context_params defaults = rams_context_default_params();
+    if (!params) params = &defaults;
+    int threads = params->threads;
+    if (threads < 0 || threads > RAMS_MAX_THREADS)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "threads = %d is outside 0..%d", threads, RAMS_MAX_THREADS);
+    if (threads == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus < 1 ? 1 : cpus > RAMS_MAX_THREADS ? RAMS_MAX_THREADS : (int)cpus;
+    }
     const rams_config *c = &model->cfg;
     rams_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context");
     ctx->model = model;
-    rams_status st = rams_encoder_state_init(&ctx->enc, c);
+    rams_status st = rams_pool_create(threads, &ctx->pool);
+    if (st == RAMS_OK) st = rams_encoder_state_init(&ctx->enc, c, ctx->pool);
     if (st != RAMS_OK) {
-        free(ctx);
+        rams_context_free(ctx);
         return st;
     }
     size_t N = (size_t)c->num_tokens, S = (size_t)c->image_size, C = (size_t)c->classes, G = (size_t)c->grid;
@@ -384,10 +405,4 @@ double rams_model_flops(const rams_model *m, rams_mode mode)
     double head = 2.0 * c->hidden * c->classes;
     if (mode == RAMS_MODE_SCALE1) return rams_encode_flops(c, 0) + head;
     return rams_encode_flops(c, 1) + rams_encode_flops(c, 0) + 2 * head;
-}
-
-void rams_set_blas_threads(int threads)
-{
-    if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    openblas_set_num_threads(threads > 0 ? threads : 1);
 }

@@ -92,7 +92,7 @@ static void test_network_stages(void **state)
         const rams_config *cfg = &m->cfg;
         float *x = load_input(c);
         rams_encoder_state s;
-        assert_int_equal(rams_encoder_state_init(&s, cfg), RAMS_OK);
+        assert_int_equal(rams_encoder_state_init(&s, cfg, NULL), RAMS_OK);
         size_t n, ND = (size_t)cfg->num_tokens * cfg->hidden, NN = (size_t)cfg->num_tokens * cfg->num_tokens;
 
         rams_embed(m, &s, x);
@@ -182,7 +182,7 @@ static void test_classify_modes(void **state)
         const engine_case *c = &cases[k];
         rams_model *m = load(c);
         rams_context *ctx;
-        assert_int_equal(rams_context_create(m, &ctx), RAMS_OK);
+        assert_int_equal(rams_context_create(m, NULL, &ctx), RAMS_OK);
         float *x = load_input(c);
         size_t n;
         double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n), *fused = golden(c, "fused", &n);
@@ -235,7 +235,7 @@ static void test_classify_npy_file(void **state)
     const engine_case *c = &cases[0];
     rams_model *m = load(c);
     rams_context *ctx;
-    assert_int_equal(rams_context_create(m, &ctx), RAMS_OK);
+    assert_int_equal(rams_context_create(m, NULL, &ctx), RAMS_OK);
     rams_result r;
     assert_int_equal(rams_classify_file(ctx, test_data_path(c->input), NULL, &r), RAMS_OK);
     size_t n;
