@@ -95,10 +95,25 @@ static void jpeg_on_message(j_common_ptr cinfo, int msg_level)
 
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
 
+/* A progressive JPEG may hold any number of scans and libjpeg decodes them all: a small file with
+ * thousands of scans costs minutes.  Real encoders write about ten; beyond this many we stop. */
+#define RAMS_JPEG_MAX_SCANS 1000
+
+static void jpeg_on_progress(j_common_ptr cinfo)
+{
+    j_decompress_ptr dinfo = (j_decompress_ptr)cinfo;
+    if (dinfo->input_scan_number > RAMS_JPEG_MAX_SCANS) {
+        jpeg_trap *trap = (jpeg_trap *)cinfo->err;
+        snprintf(trap->message, sizeof trap->message, "more than %d scans", RAMS_JPEG_MAX_SCANS);
+        longjmp(trap->jump, 1);
+    }
+}
+
 static rams_status decode_jpeg(const uint8_t *data, size_t size, const char *name, size_t max_pixels,
                                rams_image *out)
 {
     struct jpeg_decompress_struct cinfo;
+    struct jpeg_progress_mgr progress;
     jpeg_trap trap;
     uint8_t *volatile rgb = NULL;
     uint8_t *volatile row = NULL;
@@ -118,6 +133,9 @@ static rams_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
         return rams_fail(RAMS_ERR_FORMAT, "%s: bad JPEG: %s", name, trap.message);
     }
     jpeg_create_decompress(&cinfo);
+    memset(&progress, 0, sizeof progress);
+    progress.progress_monitor = jpeg_on_progress;
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
 

@@ -4,7 +4,9 @@
  *
  *   jpeg_writer OUT.jpg KIND [SAMPLING] < raw      (raw: "W H C\n" then W*H*C bytes, C = 3 or 4)
  *   KIND: ycc (3 components, YCbCr), ycck (4 components CMYK in, stored as YCCK), cmyk (4, plain),
- *         ycc-restart (restart marker every row of MCUs), ycc-arith (arithmetic coding)
+ *         ycc-restart (restart marker every row of MCUs), ycc-arith (arithmetic coding),
+ *         ycc-manyscans (a valid progressive file of 2080 scans: each AC coefficient of each
+ *         component sent alone, bit plane by bit plane)
  *   SAMPLING: luma h x v factors, e.g. 4x1 (4:1:1) or 1x2 (4:4:0); chroma stays 1x1. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +52,26 @@ int main(int argc, char **argv)
     else if (strcmp(kind, "cmyk") == 0) jpeg_set_colorspace(&cinfo, JCS_CMYK);
     else if (strcmp(kind, "ycc-restart") == 0) cinfo.restart_in_rows = 1;
     else if (strcmp(kind, "ycc-arith") == 0) cinfo.arith_code = TRUE;
-    else if (strcmp(kind, "ycc") != 0) {
+    else if (strcmp(kind, "ycc-manyscans") == 0) {
+        static jpeg_scan_info scans[1 + 3 * 63 * 11];
+        int n = 0;
+        scans[n].comps_in_scan = 3;
+        for (int ci = 0; ci < 3; ci++) scans[n].component_index[ci] = ci;
+        scans[n].Ss = scans[n].Se = scans[n].Ah = scans[n].Al = 0;
+        n++;
+        for (int ci = 0; ci < 3; ci++)
+            for (int k = 1; k < 64; k++)
+                for (int a = 10; a >= 0; a--) {
+                    scans[n].comps_in_scan = 1;
+                    scans[n].component_index[0] = ci;
+                    scans[n].Ss = scans[n].Se = k;
+                    scans[n].Ah = a == 10 ? 0 : a + 1;
+                    scans[n].Al = a;
+                    n++;
+                }
+        cinfo.scan_info = scans;
+        cinfo.num_scans = n;
+    } else if (strcmp(kind, "ycc") != 0) {
         fprintf(stderr, "unknown kind %s\n", kind);
         return 2;
     }

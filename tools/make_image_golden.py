@@ -285,10 +285,14 @@ def _orientation_exif(value):
 def bad_images(good):
     """(name, bytes, expected status) of files the decoder must refuse."""
     g = dict(good)
+    # Valid, and PIL decodes it, but 2080 scans is a denial of service: refused above 1000 scans.
+    many = libjpeg_file(jpeg_writer(), picture(16, 16, 9), "ycc-manyscans")
+    assert Image.open(io.BytesIO(many)).convert("RGB").size == (16, 16)
     jpeg = g["jpeg_420.jpg"]
     prog = g["jpeg_progressive.jpg"]
     png = g["png_rgb.png"]
     out = [
+        ("bad_jpeg_2080_scans.jpg", many, "RAMS_ERR_FORMAT"),
         ("bad_jpeg_half.jpg", jpeg[: len(jpeg) // 2], "RAMS_ERR_FORMAT"),
         ("bad_jpeg_progressive_half.jpg", prog[: len(prog) * 2 // 3], "RAMS_ERR_FORMAT"),
         ("bad_jpeg_no_eoi.jpg", jpeg[:-2], "RAMS_ERR_FORMAT"),
