@@ -20,10 +20,10 @@ void cli_report(const char *what, const char *message);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Parses a whole decimal integer in [lo, hi]; 0 on success. */
+int cli_parse_int(const char *text, long lo, long hi, long *out);
+
 /* Threads when --threads is not given: the online CPUs. */
 int cli_default_threads(void);
-
-int cli_parse_int(const char *text, long lo, long hi, long *out);
 
 /* Loads `path` (NULL: the default model) and reports a failure; NULL on failure. */
 rams_model *cli_load_model(const char *path);
@@ -94,5 +94,6 @@ char *cli_info_json(const char *path, const rams_model *m, const rams_model_info
 /* Each gets argv[0] = its own name. */
 int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_explain(int argc, char **argv); /* explain.c */
+int cli_cmd_bench(int argc, char **argv);   /* bench.c */
 
 #endif

@@ -25,7 +25,7 @@ static const char *const main_usage =
     "  info       describe a model file\n"
     "  eval       score a model on an ImageFolder tree (DIR/<class>/<image>)\n"
     "  explain    draw where the model looked (rollout heatmap, zoom box, crop) into a PNG\n"
-    "  bench      measure speed (not implemented yet)\n"
+    "  bench      time a model stage by stage (GFLOP/s against this machine's sgemm)\n"
     "  version    print the version\n"
     "\n"
     "'ramscli COMMAND --help' describes each command.  Without --model the default model is\n"
@@ -283,13 +283,6 @@ static int cmd_classify(int argc, char **argv) {
     return pool_rc || job.failures ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
-/* ---- bench (a later issue) -------------------------------------------------------------------- */
-
-static int cmd_bench(int argc, char **argv) {
-    cli_report("bench", "not implemented yet");
-    return CLI_EXIT_FAILED;
-}
-
 /* ---- dispatch --------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -299,7 +292,7 @@ typedef struct {
 
 static const command commands[] = {
     {"classify", cmd_classify}, {"info", cmd_info},   {"eval", cli_cmd_eval},
-    {"explain", cli_cmd_explain}, {"bench", cmd_bench}, {"version", cmd_version},
+    {"explain", cli_cmd_explain}, {"bench", cli_cmd_bench}, {"version", cmd_version},
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,228 @@
+/* ramscli bench: load time, cold first run, steady-state per-image time stage by stage, achieved
+ * GFLOP/s against this machine's sgemm rate measured on the spot, peak RSS. */
+#define RAMSTRANS_EXPERIMENTAL
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+
+static const char bench_usage[] =
+    "usage: ramscli bench [--model PATH] [--mode scale1|scale2|fused] [--runs N] [--threads N]\n"
+    "                     [--input FILE] [--json]\n"
+    "\n"
+    "Times one image through the model: model load, the first (cold) run, then N runs (default 5)\n"
+    "with the time of each stage, and the GFLOP/s achieved against sgemm on this machine, measured\n"
+    "on the spot with the same threads each running its own single-threaded GEMM, as the engine\n"
+    "does.  The input is FILE (image or .npy) or, by default, a fixed pseudo-random tensor.\n"
+    "\n"
+    "  -m, --model PATH   model file (default: the installed default model)\n"
+    "      --mode M       scale1, scale2 or fused (default: the model's)\n"
+    "  -r, --runs N       timed runs after the first (default 5)\n"
+    "  -t, --threads N    threads (default: the online CPUs)\n"
+    "  -i, --input FILE   classify this file instead of a random tensor\n"
+    "      --json         one JSON object instead of the table\n";
+
+/* ---- sgemm rate of this machine ------------------------------------------------------------ */
+
+typedef struct {
+    int m, n, k, reps;
+    float *a, *b, *c;
+} gemm_job;
+
+static void *gemm_worker(void *arg)
+{
+    gemm_job *g = arg;
+    for (int r = 0; r < g->reps; r++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->m, g->n, g->k, 1.0f, g->a, g->k, g->b, g->k, 0.0f, g->c,
+                    g->n);
+    return NULL;
+}
+
+/* GFLOP/s of `threads` threads each multiplying its share of rows (m / threads) by one weight
+ * matrix, single-threaded OpenBLAS: the shape and the split of the engine's QKV projection. */
+static double measure_sgemm(int threads, int m, int n, int k)
+{
+    gemm_job *jobs = calloc((size_t)threads, sizeof *jobs);
+    pthread_t *tids = calloc((size_t)threads, sizeof *tids);
+    float *b = malloc((size_t)n * k * sizeof *b);
+    if (!jobs || !tids || !b) {
+        free(jobs), free(tids), free(b);
+        return 0;
+    }
+    for (size_t i = 0; i < (size_t)n * k; i++) b[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    int ok = 1;
+    for (int t = 0; t < threads; t++) {
+        int rows = m / threads;
+        jobs[t] = (gemm_job){rows, n, k, 1, malloc((size_t)rows * k * sizeof(float)), b, malloc((size_t)rows * n * sizeof(float))};
+        if (!jobs[t].a || !jobs[t].c) ok = 0;
+        else for (size_t i = 0; i < (size_t)rows * k; i++) jobs[t].a[i] = (float)(i % 7) * 0.1f;
+    }
+    double rate = 0;
+    if (ok) {
+        openblas_set_num_threads(1);
+        for (int t = 0; t < threads; t++) gemm_worker(&jobs[t]); /* warm up */
+        int reps = 3;
+        double start = cli_now();
+        for (int t = 0; t < threads; t++) {
+            jobs[t].reps = reps;
+            if (t > 0) pthread_create(&tids[t], NULL, gemm_worker, &jobs[t]);
+        }
+        gemm_worker(&jobs[0]);
+        for (int t = 1; t < threads; t++) pthread_join(tids[t], NULL);
+        double seconds = cli_now() - start;
+        rate = 2.0 * (m / threads) * threads * (double)n * k * reps / seconds / 1e9;
+    }
+    for (int t = 0; t < threads; t++) free(jobs[t].a), free(jobs[t].c);
+    free(jobs), free(tids), free(b);
+    return rate;
+}
+
+/* ---- the benchmark ------------------------------------------------------------------------- */
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+}
+
+static int run_once(rams_context *ctx, const char *input, const float *tensor, int S, const rams_run_params *p,
+                    rams_result *r)
+{
+    rams_status st = input ? rams_classify_file(ctx, input, p, r) : rams_classify_tensor(ctx, tensor, 3, S, S, p, r);
+    if (st != RAMS_OK) cli_report(input ? input : "bench", rams_last_error());
+    return st == RAMS_OK ? 0 : -1;
+}
+
+int cli_cmd_bench(int argc, char **argv)
+{
+    static const struct option options[] = {{"model", required_argument, NULL, 'm'},
+                                            {"mode", required_argument, NULL, 'M'},
+                                            {"runs", required_argument, NULL, 'r'},
+                                            {"threads", required_argument, NULL, 't'},
+                                            {"input", required_argument, NULL, 'i'},
+                                            {"json", no_argument, NULL, 'j'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *model_path = NULL, *input = NULL;
+    rams_run_params params = rams_run_default_params();
+    long runs = 5, threads = cli_default_threads();
+    int json = 0, c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:r:t:i:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'M':
+            if (rams_mode_parse(optarg, &params.mode) != RAMS_OK)
+                return cli_usage_error("bench", "unknown mode '%s' (scale1, scale2 or fused)", optarg);
+            break;
+        case 'r':
+            if (cli_parse_int(optarg, 1, 100000, &runs)) return cli_usage_error("bench", "--runs wants 1..100000, not '%s'", optarg);
+            break;
+        case 't':
+            if (cli_parse_int(optarg, 1, 256, &threads)) return cli_usage_error("bench", "--threads wants 1..256, not '%s'", optarg);
+            break;
+        case 'i': input = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(bench_usage, stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_error("bench", "%s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+
+    double t0 = cli_now();
+    rams_model *m = cli_load_model(model_path);
+    if (!m) return CLI_EXIT_FAILED;
+    double load_s = cli_now() - t0;
+    rams_model_info info;
+    rams_model_get_info(m, &info);
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = (int)threads;
+    rams_context *ctx;
+    if (rams_context_create(m, &cp, &ctx) != RAMS_OK) {
+        cli_report("context", rams_last_error());
+        rams_model_free(m);
+        return CLI_EXIT_FAILED;
+    }
+    int S = info.image_size;
+    float *tensor = malloc(3 * (size_t)S * S * sizeof *tensor);
+    if (!tensor) {
+        cli_report("bench", "out of memory");
+        rams_context_free(ctx), rams_model_free(m);
+        return CLI_EXIT_FAILED;
+    }
+    /* A smooth pseudo-random field: the rollout then has structure, as on a real image. */
+    for (int ch = 0; ch < 3; ch++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                tensor[((size_t)ch * S + y) * S + x] =
+                    (float)(((x * 7 + y * 13 + ch * 5) * 2654435761u >> 16) % 2000) * 1e-3f - 1.0f +
+                    2.0f * (float)((x - S / 3) * (x - S / 3) + (y - S / 2) * (y - S / 2) < S * S / 16);
+
+    rams_result r;
+    t0 = cli_now();
+    int failed = run_once(ctx, input, tensor, S, &params, &r);
+    double cold_s = cli_now() - t0;
+    double stage[RAMS_STAGE_COUNT] = {0}, s[RAMS_STAGE_COUNT], total = 0;
+    for (long i = 0; i < runs && !failed; i++) {
+        t0 = cli_now();
+        failed = run_once(ctx, input, tensor, S, &params, &r);
+        total += cli_now() - t0;
+        rams_context_stage_seconds(ctx, s);
+        for (int k = 0; k < RAMS_STAGE_COUNT; k++) stage[k] += s[k];
+    }
+    if (failed) {
+        free(tensor), rams_context_free(ctx), rams_model_free(m);
+        return CLI_EXIT_FAILED;
+    }
+    double per_image = total / runs, flops = rams_model_flops(m, r.mode);
+    double rss = peak_rss_mb();
+    int N = info.grid * info.grid + 2;
+    double sgemm = measure_sgemm((int)threads, N, 3 * info.hidden_size, info.hidden_size);
+    double achieved = flops / per_image / 1e9;
+
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *st = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "mode", rams_mode_name(r.mode));
+        cJSON_AddNumberToObject(o, "threads", (double)threads);
+        cJSON_AddNumberToObject(o, "runs", (double)runs);
+        cJSON_AddNumberToObject(o, "load_s", load_s);
+        cJSON_AddNumberToObject(o, "cold_s", cold_s);
+        cJSON_AddNumberToObject(o, "per_image_s", per_image);
+        cJSON_AddNumberToObject(o, "images_per_s", 1.0 / per_image);
+        for (int k = 0; k < RAMS_STAGE_COUNT; k++) cJSON_AddNumberToObject(st, rams_stage_name((rams_stage)k), stage[k] / runs);
+        cJSON_AddItemToObject(o, "stages_s", st);
+        cJSON_AddNumberToObject(o, "gflop_per_image", flops / 1e9);
+        cJSON_AddNumberToObject(o, "gflops", achieved);
+        cJSON_AddNumberToObject(o, "sgemm_gflops", sgemm);
+        cJSON_AddNumberToObject(o, "peak_rss_mb", rss);
+        char *text = cJSON_PrintUnformatted(o);
+        if (text) puts(text);
+        free(text);
+        cJSON_Delete(o);
+    } else {
+        printf("model       %s: %dx%d, patch %d, %d layers, hidden %d, %s\n", model_path ? model_path : "(default)",
+               S, S, info.patch_size, info.num_layers, info.hidden_size, info.dtype);
+        printf("mode        %s, %ld thread%s, %ld runs\n", rams_mode_name(r.mode), threads, threads == 1 ? "" : "s", runs);
+        printf("load        %8.1f ms\n", load_s * 1e3);
+        printf("first run   %8.1f ms (cold)\n", cold_s * 1e3);
+        printf("per image   %8.1f ms (%.1f images/s)\n", per_image * 1e3, 1.0 / per_image);
+        for (int k = 0; k < RAMS_STAGE_COUNT; k++)
+            printf("  %-16s %8.2f ms\n", rams_stage_name((rams_stage)k), stage[k] / runs * 1e3);
+        printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%)\n", flops / 1e9,
+               achieved, sgemm, sgemm > 0 ? 100 * achieved / sgemm : 0);
+        printf("peak RSS    %.1f MB\n", rss);
+    }
+    free(tensor);
+    rams_context_free(ctx);
+    rams_model_free(m);
+    return CLI_EXIT_OK;
+}
