@@ -3,7 +3,7 @@
  * these files still come from PIL, which decodes them; this tool only makes the inputs.
  *
  *   jpeg_writer OUT.jpg KIND [SAMPLING] < raw      (raw: "W H C\n" then W*H*C bytes, C = 3 or 4)
- *   KIND: ycc (3 components, YCbCr), ycck (4 components CMYK in, stored as YCCK), cmyk (4, plain),
+ *   KIND: ycc (3 components, YCbCr), rgb (3 components stored as RGB, Adobe transform 0), ycck (4 components CMYK in, stored as YCCK), cmyk (4, plain),
  *         ycc-restart (restart marker every row of MCUs), ycc-arith (arithmetic coding),
  *         ycc-manyscans (a valid progressive file of 2080 scans: each AC coefficient of each
  *         component sent alone, bit plane by bit plane)
@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     jpeg_set_quality(&cinfo, 85, TRUE);
     if (strcmp(kind, "ycck") == 0) jpeg_set_colorspace(&cinfo, JCS_YCCK);
     else if (strcmp(kind, "cmyk") == 0) jpeg_set_colorspace(&cinfo, JCS_CMYK);
+    else if (strcmp(kind, "rgb") == 0) jpeg_set_colorspace(&cinfo, JCS_RGB); /* no YCbCr transform */
     else if (strcmp(kind, "ycc-restart") == 0) cinfo.restart_in_rows = 1;
     else if (strcmp(kind, "ycc-arith") == 0) cinfo.arith_code = TRUE;
     else if (strcmp(kind, "ycc-manyscans") == 0) {

@@ -229,6 +229,7 @@ def good_images():
     out.append(("jpeg_ycck.jpg", libjpeg_file(exe, cmyk, "ycck")))
     out.append(("jpeg_ycck_444.jpg", libjpeg_file(exe, cmyk, "ycck", "1x1")))
     out.append(("jpeg_cmyk_libjpeg.jpg", libjpeg_file(exe, cmyk, "cmyk")))
+    out.append(("jpeg_rgb_components.jpg", libjpeg_file(exe, rgb, "rgb")))
     out.append(("jpeg_restart.jpg", libjpeg_file(exe, rgb, "ycc-restart")))
     out.append(("jpeg_arith.jpg", libjpeg_file(exe, rgb, "ycc-arith")))
 
