@@ -14,8 +14,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-#include <unistd.h>
 #include "image.h" /* rams_sniff: the library's own idea of what it can decode */
 
 /* ---- errors ----------------------------------------------------------------------------------- */
