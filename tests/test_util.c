@@ -58,7 +58,9 @@ double *test_load_npy_f64(const char *name, size_t *count)
     size_t hlen = bytes[8] | (size_t)bytes[9] << 8, start = 10;
     if (bytes[6] >= 2) hlen |= (size_t)bytes[10] << 16 | (size_t)bytes[11] << 24, start = 12;
     if (start + hlen > size) fail_msg("%s: truncated header", path);
-    char *header = strndup((const char *)bytes + start, hlen);
+    char *header = malloc(hlen + 1);
+    memcpy(header, bytes + start, hlen);
+    header[hlen] = '\0';
     const char *d = strstr(header, "'descr': '"), *sh = strstr(header, "'shape': (");
     if (!d || !sh) fail_msg("%s: header without descr or shape", path);
     d += 10;
