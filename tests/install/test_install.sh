@@ -37,8 +37,10 @@ SONAME=$(readelf -d "$LIBDIR/libramstrans.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]
 echo "SONAME $SONAME"
 case "$SONAME" in libramstrans.so.[0-9]*) ;; *) echo "no versioned SONAME"; exit 1 ;; esac
 
-# The .pc file was written for the configured prefix; point it at the temporary one.
-pc() { PKG_CONFIG_PATH=$(dirname "$PC") pkg-config --define-variable=prefix="$PREFIX" "$@" ramstrans; }
+# As a user would: the installed .pc as it is (it finds its prefix from where it lies, so an
+# install moved with --prefix works too).
+pc() { PKG_CONFIG_PATH=$(dirname "$PC") pkg-config "$@" ramstrans; }
+case "$(pc --cflags)" in *"$PREFIX"*) ;; *) echo "pkg-config does not point into $PREFIX"; exit 1 ;; esac
 echo "cflags: $(pc --cflags)"
 echo "libs: $(pc --libs)"
 echo "static libs: $(pc --static --libs)"
