@@ -28,6 +28,7 @@ import pickle
 import re
 import sys
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -117,7 +118,11 @@ def _torch_load_stubbing(path):
     saved = torch.serialization.pickle
     torch.serialization.pickle = _stubbing_pickle
     try:
-        return torch.load(path, map_location="cpu", pickle_module=_stubbing_pickle)
+        with warnings.catch_warnings():
+            # the legacy format stores each module's source and warns when it cannot compare a stub's
+            warnings.filterwarnings("ignore", message="Couldn't retrieve source code")
+            warnings.filterwarnings("ignore", category=torch.serialization.SourceChangeWarning)
+            return torch.load(path, map_location="cpu", pickle_module=_stubbing_pickle)
     finally:
         torch.serialization.pickle = saved
 
@@ -163,7 +168,11 @@ def load_checkpoint(path):
                 raise ConvertError(f"{path}: {problem}; libramstrans supports non-overlapping patches only")
             notes["heads"] = _find_attention_heads(obj)
             notes["kind"] = "pickled model object (" + type(obj).__qualname__ + ")"
-            obj = obj.state_dict()
+            try:
+                obj = obj.state_dict()
+            except Exception as e:  # a stub restored from a state we cannot make sense of
+                raise ConvertError(f"{path}: cannot list the parameters of the pickled "
+                                   f"{type(obj).__module__}.{type(obj).__qualname__} ({type(e).__name__}: {e})")
             break
         if isinstance(obj, dict):
             tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
@@ -355,6 +364,9 @@ def main(argv=None):
                 dtype=args.dtype, default_mode=args.default_mode)
     except (ConvertError, OSError, UnicodeDecodeError) as e:
         print(f"convert.py: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # anything else a strange checkpoint provokes: still one line, still exit 1
+        print(f"convert.py: error: {args.input}: cannot convert ({type(e).__name__}: {e})", file=sys.stderr)
         return 1
     return 0
 
