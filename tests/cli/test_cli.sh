@@ -111,6 +111,20 @@ run "a missing file" 1 "$RAMSCLI" classify --model "$MODEL" --json "$TMP/missing
 expect "the others still run" $CHECK lines "$TMP/out" "$TMP/batch/a.npy"
 expect "one error line that names the missing file" bash -c '[ "$(grep -c "" "$1")" = 1 ] && grep -q "^ramscli: $2: " "$1"' _ "$TMP/err" "$TMP/missing.npy"
 
+# Photos: a PNG, a JPEG cut in half, a JPEG; the box also comes in the photo's pixels.
+IMG=$DATA/images
+run "photos with a broken JPEG in the middle" 1 "$RAMSCLI" classify --model "$MODEL" --json \
+    "$IMG/png_adam7_rgb.png" "$IMG/bad_jpeg_half.jpg" "$IMG/jpeg_420.jpg"
+expect "the good photos are classified, in order" $CHECK lines "$TMP/out" "$IMG/png_adam7_rgb.png" "$IMG/jpeg_420.jpg"
+expect "one error line for the broken JPEG" bash -c '[ "$(grep -c "" "$1")" = 1 ] && grep -q "^ramscli: $2: " "$1"' _ "$TMP/err" "$IMG/bad_jpeg_half.jpg"
+expect "box_image lies inside the photo" /usr/bin/python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    w, h, b = o["image"]["width"], o["image"]["height"], o["box_image"]
+    assert (w, h) == (45, 31), (w, h)
+    assert 0 <= b["left"] <= b["right"] < w and 0 <= b["top"] <= b["bottom"] < h, b' "$TMP/out"
+
 # A truncated tensor: a .npy cut in half.
 head -c 200 "$INPUT" >"$TMP/batch/truncated.npy"
 run "a truncated .npy" 1 "$RAMSCLI" classify --model "$MODEL" "$TMP/batch/truncated.npy"
