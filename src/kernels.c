@@ -37,6 +37,9 @@ static inline float exp_nonpositive(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
+    /* A NaN or infinite x (non-finite activations) must not reach the int conversion, which is
+     * undefined for it; p is NaN then anyway, and so is the result. */
+    n = n >= -127.0f && n <= 0.0f ? n : 0.0f;
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
