@@ -2,16 +2,21 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 /* One message per thread: contexts in different threads never see each other's errors. */
 static _Thread_local char last_error[512];
 
 rams_status rams_fail(rams_status status, const char *fmt, ...)
 {
+    /* Formatted aside first: callers may pass rams_last_error() itself as an argument (to prefix
+     * a file name), and vsnprintf into the buffer it reads from is undefined. */
+    char message[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    memcpy(last_error, message, sizeof last_error);
     return status;
 }
 
