@@ -313,7 +313,15 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(name, "--version") || !strcmp(name, "-V")) return cmd_version(1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(name, commands[i].name)) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            /* Results that never reached their file (a full disk, a closed pipe) are a failure. */
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                cli_report("stdout", "write error");
+                return CLI_EXIT_FAILED;
+            }
+            return rc;
+        }
     fprintf(stderr, "ramscli: unknown command '%s' (see 'ramscli --help')\n", name);
     return CLI_EXIT_USAGE;
 }
