@@ -1,15 +1,652 @@
-/* ramscli explain: draws where the model looked (a later job; issue 3 item 4). */
+/* ramscli explain: one PNG that shows where the model looked.
+ *
+ *   +--------------------------------------------------------------+
+ *   | title: the file                                               |
+ *   | input + attention rollout        zoomed crop (scale-2 input)  |
+ *   | [input, heatmap, mask, box]      [the crop DPPM made]         |
+ *   | [colour bar 0 .. t .. 1]                                      |
+ *   | legend: box, kept component, other cells above t              |
+ *   | scale 1 / scale 2 / fused: top-3 labels with probability bars |
+ *   +--------------------------------------------------------------+
+ *
+ * The model always runs in fused mode here (both scales, DPPM), because the picture needs the
+ * rollout, the box and the crop; --mode only chooses which of the three predictions is marked
+ * as the answer (classify would give that one).  Panels are the network's input pixels scaled
+ * up by an integer factor (nearest neighbour, so every input pixel stays a visible square) to
+ * at least 320 px; the heatmap is drawn per grid cell because DPPM decides per cell. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <png.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "font.h"
+#include "image.h"      /* rams_read_file, rams_sniff, rams_image_decode, rams_npy_*   */
+#include "preprocess.h" /* rams_preprocess_rgb, rams_box_to_image                       */
+
+static const char explain_usage[] =
+    "usage: ramscli explain [--model PATH] [--out OUT.png] [--rollout FILE.npy]\n"
+    "                       [--mode scale1|scale2|fused] IMAGE\n"
+    "\n"
+    "Draws where the model looked into one PNG: the preprocessed input with the attention\n"
+    "rollout over it as a heatmap (dark: little attention, yellow: most), the cells above the\n"
+    "DPPM threshold (bright outline: the largest connected region, which DPPM keeps; dim: the\n"
+    "others), the zoom box (green), the zoomed crop the second scale saw, and the top-3 labels\n"
+    "with their probabilities for scale 1, scale 2 and the fused prediction.\n"
+    "IMAGE is a JPEG or PNG photo (preprocessed as the model file says) or a .npy float32\n"
+    "tensor of shape 3xSxS that is already preprocessed.\n"
+    "\n"
+    "  -m, --model PATH      the model file (default: the default model)\n"
+    "  -o, --out OUT.png     where to write the picture (default: IMAGE's file name +\n"
+    "                        '.explain.png', in the current directory)\n"
+    "      --rollout FILE    also write the rollout map p = v / max(v) (G x G float32) as .npy\n"
+    "      --mode MODE       which prediction is marked as the answer: scale1, scale2 or fused\n"
+    "                        (default: the model file's default mode); both scales always run\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Prints one line on stdout: the picture's path, the answer and the box.\n";
+
+/* ---- colours and layout ------------------------------------------------------------------ */
+
+static const uint8_t col_background[3] = {22, 22, 28};
+static const uint8_t col_text[3] = {235, 235, 235};
+static const uint8_t col_dim_text[3] = {150, 150, 160};
+static const uint8_t col_answer[3] = {255, 190, 60};
+static const uint8_t col_box[3] = {0, 255, 0};       /* the zoom box: pure green, in no heat colour */
+static const uint8_t col_kept[3] = {0, 230, 255};    /* outline of the component DPPM keeps       */
+static const uint8_t col_other[3] = {0, 120, 140};   /* outline of the other thresholded cells    */
+static const uint8_t col_bar[3] = {90, 140, 235};    /* probability bars                          */
+static const uint8_t col_bar_frame[3] = {70, 70, 80};
+
+enum {
+    MARGIN = 16,
+    TEXT_SCALE = 2,
+    LINE = (FONT_HEIGHT + 3) * TEXT_SCALE, /* 22 px from one text line to the next */
+    MIN_PANEL = 320,                       /* panels are scaled up to at least this */
+    HEAT_BAR_HEIGHT = 14,
+    BOX_LINE = 2,                          /* thickness of the box and kept outline */
+    PROB_BAR_WIDTH = 120,
+    TOP_SHOWN = 3
+};
+
+/* Heat: 0.45 of the colour map over 0.55 of the picture keeps the picture recognisable. */
+#define HEAT_OPACITY 0.45f
+
+typedef struct {
+    int width, height;
+    uint8_t *rgb;
+} canvas;
+
+typedef struct {
+    int scale;             /* integer upscaling of input pixels                          */
+    int panel;             /* panel side: scale * S                                      */
+    int left_x, right_x;   /* panels' left edges                                         */
+    int title_y, caption_y, panel_y, heat_bar_y, legend_y, predictions_y;
+} layout;
+
+static layout make_layout(int image_size, int legend_lines, int *width, int *height) {
+    layout l;
+    l.scale = (MIN_PANEL + image_size - 1) / image_size;
+    if (l.scale < 1) l.scale = 1;
+    l.panel = l.scale * image_size;
+    l.left_x = MARGIN;
+    l.right_x = 2 * MARGIN + l.panel;
+    l.title_y = MARGIN;
+    l.caption_y = l.title_y + LINE + 8;
+    l.panel_y = l.caption_y + LINE;
+    l.heat_bar_y = l.panel_y + l.panel + 10;
+    l.legend_y = l.heat_bar_y + HEAT_BAR_HEIGHT + 6 + LINE + 6; /* bar, its tick labels */
+    l.predictions_y = l.legend_y + legend_lines * LINE + 14;
+    *width = 3 * MARGIN + 2 * l.panel;
+    *height = l.predictions_y + 3 * (1 + TOP_SHOWN) * LINE + 2 * 8 + MARGIN;
+    return l;
+}
+
+static void put_pixel(canvas *c, int x, int y, const uint8_t color[3]) {
+    if (x < 0 || y < 0 || x >= c->width || y >= c->height) return;
+    memcpy(c->rgb + ((size_t)y * c->width + x) * 3, color, 3);
+}
+
+static void fill_rect(canvas *c, int x, int y, int w, int h, const uint8_t color[3]) {
+    for (int j = y; j < y + h; j++)
+        for (int i = x; i < x + w; i++) put_pixel(c, i, j, color);
+}
+
+/* An outline `thick` pixels wide, inside the rectangle [x, x+w) x [y, y+h). */
+static void frame_rect(canvas *c, int x, int y, int w, int h, int thick, const uint8_t color[3]) {
+    fill_rect(c, x, y, w, thick, color);
+    fill_rect(c, x, y + h - thick, w, thick, color);
+    fill_rect(c, x, y, thick, h, color);
+    fill_rect(c, x + w - thick, y, thick, h, color);
+}
+
+/* Text cut with ".." to at most max_width pixels. */
+static void draw_text_fit(canvas *c, int x, int y, int max_width, const uint8_t color[3], const char *text) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    size_t n = strlen(buf);
+    if (font_text_width(buf, TEXT_SCALE) > max_width) {
+        while (n > 2 && font_text_width(buf, TEXT_SCALE) > max_width) {
+            n--;
+            buf[n - 2] = '.', buf[n - 1] = '.', buf[n] = '\0';
+        }
+    }
+    font_draw_text(c->rgb, c->width, c->height, x, y, TEXT_SCALE, color, buf);
+}
+
+/* An approximation of matplotlib's perceptually uniform "inferno" map (black, purple, red,
+ * orange, pale yellow) by linear interpolation between nine points. */
+static void heat_color(float v, uint8_t out[3]) {
+    static const uint8_t stops[9][3] = {{0, 0, 4},      {31, 12, 72},   {85, 15, 109},
+                                        {136, 34, 106}, {186, 54, 85},  {227, 89, 51},
+                                        {249, 140, 10}, {249, 201, 50}, {252, 255, 164}};
+    if (!(v > 0)) v = 0; /* NaN too */
+    if (v > 1) v = 1;
+    float pos = v * 8;
+    int i = (int)pos;
+    if (i > 7) i = 7;
+    float f = pos - i;
+    for (int ch = 0; ch < 3; ch++)
+        out[ch] = (uint8_t)lrintf(stops[i][ch] + f * (stops[i + 1][ch] - stops[i][ch]));
+}
+
+/* Normalised value back to 8-bit: x * std + mean, times 255 (ToTensor's inverse). */
+static uint8_t denormalise(float x, float mean, float std) {
+    float v = (x * std + mean) * 255.0f;
+    if (!(v > 0)) return 0;
+    if (v >= 255) return 255;
+    return (uint8_t)lrintf(v);
+}
+
+/* A 3 x S x S tensor de-normalised into a panel, each input pixel a scale x scale square; with
+ * heat (G x G) it is blended with the colour map of the cell each pixel lies in. */
+static void draw_tensor(canvas *c, int x0, int y0, const float *chw, int size, int scale, const rams_preprocess *pp,
+                        const float *heat, int grid) {
+    size_t plane = (size_t)size * size;
+    for (int sy = 0; sy < size; sy++) {
+        for (int sx = 0; sx < size; sx++) {
+            uint8_t px[3];
+            for (int ch = 0; ch < 3; ch++)
+                px[ch] = denormalise(chw[ch * plane + (size_t)sy * size + sx], pp->mean[ch], pp->std[ch]);
+            if (heat) {
+                uint8_t h[3];
+                heat_color(heat[(size_t)(sy * grid / size) * grid + sx * grid / size], h);
+                for (int ch = 0; ch < 3; ch++)
+                    px[ch] = (uint8_t)lrintf((1 - HEAT_OPACITY) * px[ch] + HEAT_OPACITY * h[ch]);
+            }
+            fill_rect(c, x0 + sx * scale, y0 + sy * scale, scale, scale, px);
+        }
+    }
+}
+
+/* The sides of each cell whose membership differs from its neighbour's: the outline of a region
+ * of cells.  `member` says whether mask value m belongs; `stop` whether a neighbour ends it. */
+static void outline_cells(canvas *c, int x0, int y0, const unsigned char *mask, int grid, int size, int scale,
+                          unsigned char member, int thick, const uint8_t color[3]) {
+    for (int i = 0; i < grid; i++) {
+        for (int j = 0; j < grid; j++) {
+            if (mask[i * grid + j] != member) continue;
+            /* Cell bounds in canvas pixels (exact even when S is not a multiple of G). */
+            int top = y0 + i * size / grid * scale, bottom = y0 + (i + 1) * size / grid * scale;
+            int left = x0 + j * size / grid * scale, right = x0 + (j + 1) * size / grid * scale;
+            /* The kept component is outlined against everything else; other thresholded cells
+             * only against cells below the threshold (the kept outline covers the rest). */
+#define OUTSIDE(r, q) ((r) < 0 || (q) < 0 || (r) >= grid || (q) >= grid || \
+                       (member == 2 ? mask[(r) * grid + (q)] != 2 : mask[(r) * grid + (q)] == 0))
+            if (OUTSIDE(i - 1, j)) fill_rect(c, left, top, right - left, thick, color);
+            if (OUTSIDE(i + 1, j)) fill_rect(c, left, bottom - thick, right - left, thick, color);
+            if (OUTSIDE(i, j - 1)) fill_rect(c, left, top, thick, bottom - top, color);
+            if (OUTSIDE(i, j + 1)) fill_rect(c, right - thick, top, thick, bottom - top, color);
+#undef OUTSIDE
+        }
+    }
+}
+
+/* ---- predictions ----------------------------------------------------------------------------- */
+
+typedef struct {
+    int count;
+    int index[TOP_SHOWN];
+    double prob[TOP_SHOWN];
+} top_list;
+
+/* The most probable classes, ties to the lower index (as the library orders them). */
+static top_list top_of(const double *probs, int classes) {
+    top_list t = {0};
+    t.count = classes < TOP_SHOWN ? classes : TOP_SHOWN;
+    for (int k = 0; k < t.count; k++) {
+        int best = -1;
+        for (int i = 0; i < classes; i++) {
+            int taken = 0;
+            for (int q = 0; q < k; q++) taken |= t.index[q] == i;
+            if (!taken && (best < 0 || probs[i] > probs[best])) best = i;
+        }
+        t.index[k] = best;
+        t.prob[k] = probs[best];
+    }
+    return t;
+}
+
+static void softmax(const float *logits, int n, double *out) {
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) if (logits[i] > mx) mx = logits[i];
+    for (int i = 0; i < n; i++) sum += out[i] = exp((double)logits[i] - mx);
+    for (int i = 0; i < n; i++) out[i] /= sum;
+}
+
+static int draw_predictions(canvas *c, const layout *l, const rams_model *m, const rams_result *r, rams_mode answer,
+                            int classes) {
+    double *probs = malloc(3 * (size_t)classes * sizeof *probs);
+    if (!probs) return -1;
+    double *p1 = probs, *p2 = probs + classes, *pf = probs + 2 * (size_t)classes;
+    softmax(r->logits_scale1, classes, p1);
+    softmax(r->logits_scale2, classes, p2);
+    for (int i = 0; i < classes; i++) pf[i] = 0.5 * (p1[i] + p2[i]); /* SPEC 3: mean of the softmaxes */
+    static const char *const titles[3] = {"scale 1: the full input", "scale 2: the zoomed crop",
+                                          "fused: mean of both scales"};
+    static const rams_mode modes[3] = {RAMS_MODE_SCALE1, RAMS_MODE_SCALE2, RAMS_MODE_FUSED};
+    const double *lists[3] = {p1, p2, pf};
+    int y = l->predictions_y, x = MARGIN, right_edge = c->width - MARGIN;
+    for (int s = 0; s < 3; s++) {
+        int is_answer = modes[s] == answer;
+        char line[256];
+        snprintf(line, sizeof line, "%s%s", titles[s], is_answer ? "  <- answer" : "");
+        draw_text_fit(c, x, y, right_edge - x, is_answer ? col_answer : col_text, line);
+        y += LINE;
+        top_list t = top_of(lists[s], classes);
+        for (int k = 0; k < t.count; k++) {
+            snprintf(line, sizeof line, "%d.", k + 1);
+            draw_text_fit(c, x + 12, y, 36, col_dim_text, line);
+            int bar_x = x + 48, bar_h = FONT_HEIGHT * TEXT_SCALE - 2;
+            frame_rect(c, bar_x, y, PROB_BAR_WIDTH + 2, bar_h, 1, col_bar_frame);
+            fill_rect(c, bar_x + 1, y + 1, (int)lrint(t.prob[k] * PROB_BAR_WIDTH), bar_h - 2, col_bar);
+            snprintf(line, sizeof line, "%6.2f%%", 100.0 * t.prob[k]);
+            int text_x = bar_x + PROB_BAR_WIDTH + 14;
+            draw_text_fit(c, text_x, y, 7 * FONT_ADVANCE * TEXT_SCALE, col_text, line);
+            const char *label = rams_model_label(m, t.index[k]);
+            char fallback[32];
+            if (!label) snprintf(fallback, sizeof fallback, "class %d", t.index[k]), label = fallback;
+            int label_x = text_x + 8 * FONT_ADVANCE * TEXT_SCALE + 6;
+            draw_text_fit(c, label_x, y, right_edge - label_x, k == 0 ? col_text : col_dim_text, label);
+            y += LINE;
+        }
+        y += 8;
+    }
+    free(probs);
+    return 0;
+}
+
+/* ---- the whole picture -------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;        /* shown in the title                                        */
+    const float *input;      /* 3 x S x S normalised                                      */
+    int is_image;            /* came from a photo: the photo box is known                 */
+    rams_box photo_box;
+    int photo_width, photo_height;
+} explain_input;
+
+static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *info, const rams_result *r,
+                        const explain_input *in, rams_mode answer) {
+    int size = info->image_size, grid = r->grid;
+    layout l = make_layout(size, in->is_image ? 5 : 4, &c->width, &c->height);
+    c->rgb = malloc((size_t)c->width * c->height * 3);
+    if (!c->rgb) return -1;
+    for (size_t i = 0; i < (size_t)c->width * c->height; i++) memcpy(c->rgb + i * 3, col_background, 3);
+    const rams_preprocess *pp = &info->preprocess;
+    char line[512];
+
+    /* A long path loses its beginning, not the file name. */
+    const char *name = in->name;
+    int room = (c->width - 2 * MARGIN) / (FONT_ADVANCE * TEXT_SCALE) - (int)strlen("ramscli explain: ..");
+    if (room < 8) room = 8;
+    if ((int)strlen(name) > room + 2) snprintf(line, sizeof line, "ramscli explain: ..%s", name + strlen(name) - room);
+    else snprintf(line, sizeof line, "ramscli explain: %s", name);
+    draw_text_fit(c, MARGIN, l.title_y, c->width - 2 * MARGIN, col_text, line);
+    draw_text_fit(c, l.left_x, l.caption_y, l.panel, col_dim_text, "input + attention rollout");
+    snprintf(line, sizeof line, "green box zoomed to %dx%d", size, size);
+    draw_text_fit(c, l.right_x, l.caption_y, l.panel, col_dim_text, line);
+
+    /* Left panel: input, heat, outlines, box (in that order: later ones stay visible). */
+    draw_tensor(c, l.left_x, l.panel_y, in->input, size, l.scale, pp, r->rollout, grid);
+    int kept_cells = 0, other_cells = 0;
+    for (int i = 0; i < grid * grid; i++) kept_cells += r->mask[i] == 2, other_cells += r->mask[i] == 1;
+    outline_cells(c, l.left_x, l.panel_y, r->mask, grid, size, l.scale, 1, 1, col_other);
+    outline_cells(c, l.left_x, l.panel_y, r->mask, grid, size, l.scale, 2, BOX_LINE, col_kept);
+    /* The box covers input pixels top..bottom, left..right inclusive; its frame lies on the
+     * outermost canvas pixels of that range. */
+    const rams_box *b = &r->box;
+    frame_rect(c, l.left_x + b->left * l.scale, l.panel_y + b->top * l.scale, (b->right - b->left + 1) * l.scale,
+               (b->bottom - b->top + 1) * l.scale, BOX_LINE, col_box);
+
+    /* Right panel: what scale 2 saw, framed (outside its pixels) in the box's colour. */
+    frame_rect(c, l.right_x - 3, l.panel_y - 3, l.panel + 6, l.panel + 6, BOX_LINE, col_box);
+    draw_tensor(c, l.right_x, l.panel_y, r->crop, size, l.scale, pp, NULL, 0);
+
+    /* Colour bar of the heat, with the threshold marked. */
+    for (int x = 0; x < l.panel; x++) {
+        uint8_t h[3];
+        heat_color((float)x / (l.panel - 1), h);
+        fill_rect(c, l.left_x + x, l.heat_bar_y, 1, HEAT_BAR_HEIGHT, h);
+    }
+    float t = r->threshold > 1 ? 1 : r->threshold < 0 ? 0 : r->threshold;
+    int tick_x = l.left_x + (int)lrintf(t * (l.panel - 1));
+    fill_rect(c, tick_x - 1, l.heat_bar_y - 4, 2, HEAT_BAR_HEIGHT + 8, col_kept);
+    int labels_y = l.heat_bar_y + HEAT_BAR_HEIGHT + 6;
+    draw_text_fit(c, l.left_x, labels_y, 40, col_dim_text, "0");
+    draw_text_fit(c, l.left_x + l.panel - font_text_width("1", TEXT_SCALE), labels_y, 40, col_dim_text, "1");
+    snprintf(line, sizeof line, "t=%.3f", r->threshold);
+    int tw = font_text_width(line, TEXT_SCALE), tx = tick_x - tw / 2;
+    int lo = l.left_x + 2 * FONT_ADVANCE * TEXT_SCALE, hi = l.left_x + l.panel - 2 * FONT_ADVANCE * TEXT_SCALE - tw;
+    tx = tx < lo ? lo : tx > hi ? hi : tx;
+    draw_text_fit(c, tx, labels_y, tw, col_kept, line);
+
+    /* Legend: a swatch per mark, then what it is. */
+    int y = l.legend_y, text_x = MARGIN + 40, text_w = c->width - MARGIN - text_x;
+    for (int x = 0; x < 28; x++) {
+        uint8_t h[3];
+        heat_color(x / 27.0f, h);
+        fill_rect(c, MARGIN + x, y + 3, 1, 10, h);
+    }
+    snprintf(line, sizeof line, "attention p per %dx%d-px cell, t = %g x mean(p)", size / grid, size / grid,
+             info->alpha);
+    draw_text_fit(c, text_x, y, text_w, col_text, line);
+    y += LINE;
+    fill_rect(c, MARGIN, y + 3, 28, 10, col_box);
+    if (r->box_is_fallback)
+        snprintf(line, sizeof line, "zoom box: the whole input (no cell above t)");
+    else
+        snprintf(line, sizeof line, "zoom box: rows %d-%d, cols %d-%d of the input", b->top, b->bottom, b->left,
+                 b->right);
+    draw_text_fit(c, text_x, y, text_w, col_text, line);
+    y += LINE;
+    if (in->is_image) {
+        snprintf(line, sizeof line, "in the %dx%d photo: rows %d-%d, cols %d-%d", in->photo_width, in->photo_height,
+                 in->photo_box.top, in->photo_box.bottom, in->photo_box.left, in->photo_box.right);
+        draw_text_fit(c, text_x, y, text_w, col_dim_text, line);
+        y += LINE;
+    }
+    frame_rect(c, MARGIN, y + 1, 28, 14, BOX_LINE, col_kept);
+    snprintf(line, sizeof line, "largest region above t, kept: %d cell%s", kept_cells, kept_cells == 1 ? "" : "s");
+    draw_text_fit(c, text_x, y, text_w, col_text, line);
+    y += LINE;
+    frame_rect(c, MARGIN, y + 1, 28, 14, 1, col_other);
+    snprintf(line, sizeof line, "other cells above t: %d (of %dx%d)", other_cells, grid, grid);
+    draw_text_fit(c, text_x, y, text_w, col_text, line);
+
+    return draw_predictions(c, &l, m, r, answer, info->num_classes);
+}
+
+/* ---- PNG output (libpng) ------------------------------------------------------------------------ */
+
+typedef struct {
+    char message[256];
+} png_failure;
+
+static void png_on_error(png_structp png, png_const_charp msg) {
+    png_failure *f = png_get_error_ptr(png);
+    snprintf(f->message, sizeof f->message, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
+/* Removes a half-written picture, but only a regular file: the output may be a device
+ * (/dev/stdout, /dev/full) that must never be unlinked. */
+static void remove_partial(const char *path, int is_regular) {
+    if (is_regular) remove(path);
+}
+
+/* Writes 8-bit RGB as a PNG; on failure returns -1 with the reason in `why` (a regular file
+ * left half-written is removed). */
+static int write_png(const char *path, const canvas *c, char *why, size_t why_size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        snprintf(why, why_size, "cannot create: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    const int is_regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    png_failure failure = {{0}};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &failure, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        remove_partial(path, is_regular);
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        remove_partial(path, is_regular);
+        snprintf(why, why_size, "cannot write PNG: %s", failure.message);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)c->width, (png_uint_32)c->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_text text = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Software",
+                     .text = "ramscli explain (libramstrans " RAMSTRANS_VERSION_STRING ")"};
+    png_set_text(png, info, &text, 1);
+    png_write_info(png, info);
+    for (int y = 0; y < c->height; y++) png_write_row(png, c->rgb + (size_t)y * c->width * 3);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    if (fclose(f) != 0) {
+        snprintf(why, why_size, "cannot write: %s", strerror(errno));
+        remove_partial(path, is_regular);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- input ----------------------------------------------------------------------------------------- */
+
+/* Reads IMAGE into the network's input tensor (3 x S x S): a photo decoded and preprocessed as
+ * the model file says (rams_classify_file does the same), or a .npy tensor as it is.  On failure
+ * the library's message is reported and -1 returned. */
+static int load_input(const char *path, const rams_model_info *info, float *tensor, explain_input *in,
+                      rams_geometry *geo) {
+    int size = info->image_size;
+    size_t want = 3 * (size_t)size * size;
+    uint8_t *data = NULL;
+    size_t bytes = 0;
+    if (rams_read_file(path, (size_t)1 << 30, &data, &bytes) != RAMS_OK) {
+        cli_report(path, rams_last_error());
+        return -1;
+    }
+    rams_status st = RAMS_OK;
+    switch (rams_sniff(data, bytes)) {
+    case RAMS_FILE_NPY: {
+        rams_npy t;
+        st = rams_npy_decode(data, bytes, path, want, &t);
+        if (st != RAMS_OK) break;
+        int lead = t.ndim == 4 ? 1 : 0;
+        int fits = (t.ndim == 3 || (t.ndim == 4 && t.shape[0] == 1)) && t.shape[lead] == 3 &&
+                   t.shape[lead + 1] == size && t.shape[lead + 2] == size;
+        if (fits) memcpy(tensor, t.data, want * sizeof *tensor);
+        rams_npy_free(&t);
+        if (!fits) {
+            free(data);
+            fprintf(stderr, "ramscli: %s: tensor shape does not match the model's input 3x%dx%d\n", path, size, size);
+            return -1;
+        }
+        break;
+    }
+    case RAMS_FILE_JPEG:
+    case RAMS_FILE_PNG: {
+        rams_image img = {0};
+        st = rams_image_decode(data, bytes, path, rams_run_default_params().max_pixels, &img);
+        if (st == RAMS_OK) {
+            st = rams_preprocess_rgb(img.rgb, img.width, img.height, (size_t)img.width * 3, &info->preprocess, tensor,
+                                     geo);
+            in->is_image = 1;
+        }
+        rams_image_free(&img);
+        break;
+    }
+    default:
+        free(data);
+        fprintf(stderr, "ramscli: %s: not a JPEG, PNG or .npy file\n", path);
+        return -1;
+    }
+    free(data);
+    if (st != RAMS_OK) {
+        cli_report(path, rams_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+/* IMAGE's last path component + ".explain.png" (malloc'd). */
+static char *default_out_path(const char *image) {
+    const char *base = strrchr(image, '/');
+    base = base ? base + 1 : image;
+    if (!*base) base = "image";
+    size_t n = strlen(base) + sizeof ".explain.png";
+    char *out = malloc(n);
+    if (out) snprintf(out, n, "%s.explain.png", base);
+    return out;
+}
+
+/* ---- the command ----------------------------------------------------------------------------------- */
 
 int cli_cmd_explain(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        puts("usage: ramscli explain [--model PATH] [--out OUT.png] [--rollout FILE.npy] IMAGE\n\n"
-             "(not implemented yet)");
-        return CLI_EXIT_OK;
+    static const struct option options[] = {{"model", required_argument, NULL, 'm'},
+                                            {"out", required_argument, NULL, 'o'},
+                                            {"rollout", required_argument, NULL, 'r'},
+                                            {"mode", required_argument, NULL, 'M'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *model_path = NULL, *out_path = NULL, *rollout_path = NULL;
+    rams_mode answer = RAMS_MODE_DEFAULT;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:o:h", options, NULL)) != -1) {
+        switch (c) {
+        case 'm': model_path = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'r': rollout_path = optarg; break;
+        case 'M':
+            if (rams_mode_parse(optarg, &answer) != RAMS_OK)
+                return cli_usage_error("explain", "unknown mode '%s' (scale1, scale2 or fused)", optarg);
+            break;
+        case 'h': fputs(explain_usage, stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_error("explain", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("explain", "unknown option '%s'", argv[optind - 1]);
+        }
     }
-    cli_report("explain", "not implemented yet");
-    return CLI_EXIT_FAILED;
+    if (optind >= argc) return cli_usage_error("explain", "no IMAGE given");
+    if (optind + 1 < argc) return cli_usage_error("explain", "one IMAGE at a time ('%s' is one too many)", argv[optind + 1]);
+    const char *image_path = argv[optind];
+    if (out_path && !*out_path) return cli_usage_error("explain", "--out wants a file name");
+    if (rollout_path && !*rollout_path) return cli_usage_error("explain", "--rollout wants a file name");
+
+    int rc = CLI_EXIT_FAILED;
+    char *default_out = NULL;
+    float *tensor = NULL;
+    rams_context *ctx = NULL;
+    canvas pic = {0};
+    rams_model *m = cli_load_model(model_path);
+    if (!m) return CLI_EXIT_FAILED;
+    const char *shown_model = model_path ? model_path : rams_default_model_path();
+    rams_model_info info;
+    if (rams_model_get_info(m, &info) != RAMS_OK) {
+        cli_report(shown_model, rams_last_error());
+        goto done;
+    }
+    if (answer == RAMS_MODE_DEFAULT) answer = info.default_mode;
+    if (!out_path) {
+        out_path = default_out = default_out_path(image_path);
+        if (!default_out) {
+            cli_report("explain", "out of memory");
+            goto done;
+        }
+    }
+
+    tensor = malloc(3 * (size_t)info.image_size * info.image_size * sizeof *tensor);
+    if (!tensor) {
+        cli_report("explain", "out of memory");
+        goto done;
+    }
+    explain_input in = {.name = image_path, .input = tensor};
+    rams_geometry geo;
+    if (load_input(image_path, &info, tensor, &in, &geo)) goto done;
+
+    if (rams_context_create(m, NULL, &ctx) != RAMS_OK) {
+        cli_report("explain", rams_last_error());
+        goto done;
+    }
+    /* Fused runs both scales and DPPM: everything the picture shows. */
+    rams_run_params rp = rams_run_default_params();
+    rp.mode = RAMS_MODE_FUSED;
+    rp.top_k = TOP_SHOWN;
+    rp.want_rollout = 1;
+    rp.want_crop = 1;
+    rams_result r;
+    if (rams_classify_tensor(ctx, tensor, 3, info.image_size, info.image_size, &rp, &r) != RAMS_OK) {
+        cli_report(image_path, rams_last_error());
+        goto done;
+    }
+    if (!r.has_box || !r.rollout || !r.mask || !r.crop || !r.logits_scale2 || r.grid <= 0) {
+        cli_report(image_path, "the library gave no rollout, box or crop");
+        goto done;
+    }
+    if (in.is_image) {
+        in.photo_box = rams_box_to_image(&geo, r.box);
+        in.photo_width = geo.image_width;
+        in.photo_height = geo.image_height;
+    }
+
+    if (draw_picture(&pic, m, &info, &r, &in, answer)) {
+        cli_report("explain", "out of memory");
+        goto done;
+    }
+    char why[320];
+    if (write_png(out_path, &pic, why, sizeof why)) {
+        cli_report(out_path, why);
+        goto done;
+    }
+    if (rollout_path) {
+        int64_t shape[2] = {r.grid, r.grid};
+        if (rams_npy_write(rollout_path, r.rollout, 2, shape) != RAMS_OK) {
+            cli_report(rollout_path, rams_last_error());
+            goto done;
+        }
+    }
+
+    /* The answer: the chosen mode's best class (fused: the library's own ordering). */
+    double *probs = malloc((size_t)info.num_classes * sizeof *probs);
+    if (!probs) {
+        cli_report("explain", "out of memory");
+        goto done;
+    }
+    if (answer == RAMS_MODE_FUSED) {
+        for (int i = 0; i < info.num_classes; i++) probs[i] = r.probs[i];
+    } else {
+        softmax(answer == RAMS_MODE_SCALE1 ? r.logits_scale1 : r.logits_scale2, info.num_classes, probs);
+    }
+    top_list best = top_of(probs, info.num_classes);
+    free(probs);
+    const char *label = rams_model_label(m, best.index[0]);
+    printf("%s  [%s] %s %.2f%%  box t=%d l=%d b=%d r=%d\n", out_path, rams_mode_name(answer), label ? label : "?",
+           100.0 * best.prob[0], r.box.top, r.box.left, r.box.bottom, r.box.right);
+    rc = CLI_EXIT_OK;
+
+done:
+    free(pic.rgb);
+    rams_context_free(ctx);
+    free(tensor);
+    free(default_out);
+    rams_model_free(m);
+    return rc;
 }
