@@ -308,6 +308,9 @@ rams_status rams_npy_write(const char *path, const float *data, int ndim, const 
 
     FILE *f = fopen(path, "wb");
     if (!f) return rams_fail(RAMS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    /* Only a half-written regular file is removed on failure: never a device such as /dev/full. */
+    struct stat st;
+    int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
     int ok = fwrite(pre, 1, sizeof pre, f) == sizeof pre && fwrite(dict, 1, (size_t)len, f) == (size_t)len;
     for (size_t i = 10 + (size_t)len; ok && i < padded - 1; i++) ok = fputc(' ', f) != EOF;
     ok = ok && fputc('\n', f) != EOF;
@@ -319,7 +322,7 @@ rams_status rams_npy_write(const char *path, const float *data, int ndim, const 
     }
     if (fclose(f) != 0) ok = 0;
     if (!ok) {
-        remove(path);
+        if (regular) remove(path);
         return rams_fail(RAMS_ERR_IO, "%s: write failed", path);
     }
     return RAMS_OK;
