@@ -24,7 +24,7 @@ static inline float exp_nonpositive(float x)
     x = x < -87.0f ? -87.0f : x;
     /* Rounds x / ln2 to the nearest integer: adding 1.5 * 2^23 pushes the fraction out. */
     const float shifter = 12582912.0f;
-    float n = (x * 1.44269504088896341f + shifter) - shifter;
+    float shifted = x * 1.44269504088896341f + shifter, n = shifted - shifter;
     float r = x - n * 0.693145751953125f;
     r = r - n * 1.42860682030941723212e-6f;
     float p = 1.0f / 720.0f;
@@ -34,7 +34,11 @@ static inline float exp_nonpositive(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    /* 2^n from the bits of n + 1.5 * 2^23 (0x4b400000 + n): integer arithmetic only, because
+     * converting a NaN or infinite float to int (non-finite activations) is undefined. */
+    uint32_t shifted_bits, bits;
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    bits = (shifted_bits - 0x4b400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
