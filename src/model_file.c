@@ -127,14 +127,14 @@ static rams_status parse_tensor_table(const char *path, const cJSON *header, ten
         if (ndim > 4) return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s: %d dimensions (at most 4 expected)", path, t->name, ndim);
         t->ndim = ndim;
         /* The element count is checked against the data size below, so each dimension only needs
-         * to keep the product from overflowing: 2^62 / dim at every step. */
+         * to keep the product (and the product times 4 bytes) from overflowing: 2^60 / dim at every step. */
         uint64_t count = 1;
         for (int d = 0; d < ndim; d++) {
             int64_t v;
             if (!json_uint(cJSON_GetArrayItem(shape, d), 4294967296.0, &v))
                 return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: shape[%d] is not a non-negative integer", path, t->name, d);
             t->shape[d] = v;
-            if (v && count > (UINT64_C(1) << 62) / (uint64_t)v)
+            if (v && count > (UINT64_C(1) << 60) / (uint64_t)v)
                 return rams_fail(RAMS_ERR_LIMIT, "%s: tensor %s: shape overflows", path, t->name);
             count *= (uint64_t)v;
         }
@@ -216,6 +216,13 @@ static rams_status parse_config(const char *path, const cJSON *c, rams_config *c
     if (cfg->num_tokens > RAMS_MAX_TOKENS)
         return rams_fail(RAMS_ERR_LIMIT, "%s: %d tokens (grid %d) is above the limit of %d", path, cfg->num_tokens, cfg->grid, RAMS_MAX_TOKENS);
     cfg->head_size = cfg->hidden / cfg->heads;
+    /* A small file can declare an architecture whose context needs terabytes (the L attention maps
+     * of N x N floats, the N x M MLP activations): bound what rams_context_create will allocate. */
+    double S = cfg->image_size, N = cfg->num_tokens, work_floats = (double)cfg->layers * N * N +
+                                                                       N * (6.0 * cfg->hidden + cfg->mlp) + 9.0 * S * S;
+    if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
+        return rams_fail(RAMS_ERR_LIMIT, "%s: the architecture needs %.3g floats of working memory per context, above the limit of %.3g",
+                         path, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
     cfg->default_mode = RAMS_MODE_FUSED;
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(c, "default_mode");
     if (mode) {
@@ -312,6 +319,21 @@ static tensor_entry *find_tensor(tensor_table *tt, const char *name)
 
 static size_t tensor_elements(const tensor_entry *t) { return (t->end - t->begin) / dtype_bytes(t->dtype); }
 
+/* NaN or Inf in a weight poisons every output.  Scanning every weight would cost a read of the
+ * whole file (hundreds of MB) at load, so only the tensors that are not matrices are scanned:
+ * biases, LayerNorm parameters, CLS tokens and position embeddings (1-D and 3-D; a fraction of a
+ * percent of a ViT's weights).  A non-finite value in a matrix shows as non-finite logits, which
+ * rams_classify_tensor refuses at run time. */
+static rams_status check_finite(const tensor_table *tt, const char *name, const float *data, size_t n, int ndim)
+{
+    if (ndim != 1 && ndim != 3) return RAMS_OK;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(data[i]))
+            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%g at element %zu)", tt->path, name,
+                             (double)data[i], i);
+    return RAMS_OK;
+}
+
 /* Finds `name`, checks its shape (dims listed, -1 terminates) and returns f32 data. */
 static rams_status bind(tensor_table *tt, const char *name, const float **out, int ndim, const int64_t *want)
 {
@@ -332,7 +354,7 @@ static rams_status bind(tensor_table *tt, const char *name, const float **out, i
     size_t n = tensor_elements(t);
     if (t->dtype == DT_F32 && ((uintptr_t)src % sizeof(float)) == 0) {
         *out = (const float *)src; /* in place: no second copy of f32 weights */
-        return RAMS_OK;
+        return check_finite(tt, name, *out, n, ndim);
     }
     float *dst = tt->converted;
     tt->converted += n;
@@ -346,7 +368,7 @@ static rams_status bind(tensor_table *tt, const char *name, const float **out, i
         dst[i] = t->dtype == DT_F16 ? f16_to_f32(h) : bf16_to_f32(h);
     }
     *out = dst;
-    return RAMS_OK;
+    return check_finite(tt, name, *out, n, ndim);
 }
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
@@ -398,7 +420,8 @@ static rams_status bind_weights(rams_model *m, tensor_table *tt)
 
 static rams_status map_file(const char *path, const rams_model_params *params, rams_model *m)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO given as a model must not hang; it is refused below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return rams_fail(RAMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

@@ -1,4 +1,5 @@
 /* The public API: model loading, contexts, and a classification from input to result. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -225,6 +226,21 @@ static void select_top(const float *probs, int C, int k, int *order, rams_predic
     }
 }
 
+static int all_finite(const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/* The loader scans only the small tensors for NaN/Inf (a full scan would read the whole file), so a
+ * non-finite value in a weight matrix, or float32 overflow on some input, shows up here. */
+static rams_status non_finite_logits(int scale)
+{
+    return rams_fail(RAMS_ERR_FORMAT, "the model gives non-finite scale-%d logits (NaN or Inf in its weights, or float32 overflow on this input)",
+                     scale);
+}
+
 rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channels, int height, int width,
                                  const rams_run_params *params, rams_result *out)
 {
@@ -245,6 +261,11 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
     if (k > c->classes) k = c->classes;
     if (k > RAMS_MAX_TOP_K) k = RAMS_MAX_TOP_K;
 
+    /* NaN or Inf in the input would reach every activation (and the DPPM's box) unnoticed. */
+    for (size_t i = 0, n = 3 * (size_t)c->image_size * c->image_size; i < n; i++)
+        if (!isfinite(chw[i]))
+            return rams_fail(RAMS_ERR_FORMAT, "input tensor holds a non-finite value (%g at element %zu)", (double)chw[i], i);
+
     int zoom = mode != RAMS_MODE_SCALE1;
     memset(out, 0, sizeof *out);
     out->mode = mode;
@@ -258,6 +279,7 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
     rams_encode(m, &ctx->enc, chw, 0, zoom ? ctx->maps : NULL, ctx->hidden, times + RAMS_STAGE_EMBED);
     t = rams_now();
     rams_head(m, ctx->hidden, ctx->logits1);
+    if (!all_finite(ctx->logits1, c->classes)) return non_finite_logits(1);
     out->logits_scale1 = ctx->logits1;
     rams_softmax(ctx->logits1, ctx->probs, c->classes);
     times[RAMS_STAGE_HEAD] += rams_now() - t;
@@ -275,6 +297,7 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
         times[RAMS_STAGE_SCALE2] = rams_now() - t;
         t = rams_now();
         rams_head(m, ctx->hidden, ctx->logits2);
+        if (!all_finite(ctx->logits2, c->classes)) return non_finite_logits(2);
         out->logits_scale2 = ctx->logits2;
         rams_softmax(ctx->logits2, ctx->probs2, c->classes);
         if (mode == RAMS_MODE_SCALE2) {
@@ -317,6 +340,7 @@ static rams_status classify_npy(rams_context *ctx, const char *path, const uint8
     }
     st = rams_classify_tensor(ctx, t.data, 3, c->image_size, c->image_size, params, out);
     rams_npy_free(&t);
+    if (st != RAMS_OK) return rams_fail(st, "%s: %s", path, rams_last_error());
     return st;
 }
 
@@ -329,7 +353,7 @@ static rams_status classify_image(rams_context *ctx, const uint8_t *rgb, int wid
     rams_status st = rams_preprocess_rgb(rgb, width, height, stride, &m->preprocess, ctx->input, &geo);
     if (st != RAMS_OK) return rams_fail(st, "%s: %s", name, rams_last_error());
     st = rams_classify_tensor(ctx, ctx->input, 3, m->cfg.image_size, m->cfg.image_size, params, out);
-    if (st != RAMS_OK) return st;
+    if (st != RAMS_OK) return rams_fail(st, "%s: %s", name, rams_last_error());
     out->has_image_box = out->has_box;
     out->image_width = width;
     out->image_height = height;
