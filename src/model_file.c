@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -240,9 +241,12 @@ static rams_status parse_float3(const char *path, const cJSON *obj, const char *
         return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.%s must be an array of 3 numbers", path, key);
     for (int i = 0; i < 3; i++) {
         const cJSON *v = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || (positive && !(v->valuedouble > 0)))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.%s[%d] is not a %snumber", path, key, i, positive ? "positive " : "");
-        out[i] = (float)v->valuedouble;
+        /* Checked as the float it becomes: 1e300 would be Inf, a std of 1e-300 would be 0. */
+        float f = cJSON_IsNumber(v) && fabs(v->valuedouble) <= FLT_MAX ? (float)v->valuedouble : NAN;
+        if (!isfinite(f) || (positive && !(f > 0)))
+            return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.%s[%d] is not a %snumber (in float range)", path, key, i,
+                             positive ? "positive " : "");
+        out[i] = f;
     }
     return RAMS_OK;
 }

@@ -222,6 +222,8 @@ static void test_metadata_wrong_types(void **state)
         {"std zero", "ramstrans.preprocess", "std", "[0.2,0,0.2]", RAMS_ERR_FORMAT, "std"},
         {"mean of 2", "ramstrans.preprocess", "mean", "[0.5,0.5]", RAMS_ERR_FORMAT, "mean"},
         {"mean strings", "ramstrans.preprocess", "mean", "[\"a\",\"b\",\"c\"]", RAMS_ERR_FORMAT, "mean"},
+        {"mean beyond float", "ramstrans.preprocess", "mean", "[0.5,1e300,0.5]", RAMS_ERR_FORMAT, "mean[1]"},
+        {"std 0 as a float", "ramstrans.preprocess", "std", "[0.2,0.2,1e-300]", RAMS_ERR_FORMAT, "std[2]"},
         {"resize unknown mode", "ramstrans.preprocess", "resize", "{\"mode\":\"zoom\"}", RAMS_ERR_UNSUPPORTED, "zoom"},
         {"resize width huge", "ramstrans.preprocess", "resize", "{\"mode\":\"fixed\",\"width\":1e9,\"height\":10}",
          RAMS_ERR_LIMIT, "width"},
