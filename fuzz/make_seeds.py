@@ -64,6 +64,10 @@ def main():
                 resize={"mode": "shorter", "size": 9})
     micro_model(os.path.join(d, "gen_micro_2layers.safetensors"), "f32", S=12, P=3, D=6, H=3, L=2, M=4, C=2,
                 resize={"mode": "none"})
+    # Unusual but valid: one patch (grid 1), one-float heads, one class; patches of one pixel.
+    micro_model(os.path.join(d, "gen_grid1_heads_of_1.safetensors"), "f32", S=4, P=4, D=4, H=4, M=2, C=1)
+    micro_model(os.path.join(d, "gen_patch1.safetensors"), "f16", S=12, P=1, D=2, H=1, M=1, C=2,
+                resize={"mode": "shorter", "size": 12})
 
     d = os.path.join(OUT, "npy")
     os.makedirs(d, exist_ok=True)
