@@ -8,7 +8,11 @@
 
 #include "error.h"
 #include "kernels.h"
+#include "memory.h"
 #include "threadpool.h"
+
+/* Floats rounded up to a whole number of 64-byte cache lines, so every buffer starts on one. */
+static size_t cache_lines(size_t floats) { return (floats + 15) / 16 * 16; }
 
 rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c, rams_pool *pool)
 {
@@ -19,20 +23,25 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c,
     /* Every size is bounded by model.h's limits, so these products cannot overflow size_t. */
     float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ctx, &s->scores, &s->hidden, &s->patches};
     size_t counts[] = {N * D, N * D, N * D, N * D, N * D, N * D, T * RAMS_ATTENTION_TILE * N, N * M, G * G * 3 * P * P};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) total += cache_lines(counts[i]);
+    s->arena_bytes = total * sizeof(float);
+    float *arena = rams_big_alloc(s->arena_bytes);
+    if (!arena) {
+        s->arena_bytes = 0;
+        return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for the encoder's scratch buffers (%zu bytes)", total * sizeof(float));
+    }
+    s->arena = arena;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-        *bufs[i] = malloc(counts[i] * sizeof(float));
-        if (!*bufs[i]) {
-            rams_encoder_state_free(s);
-            return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for the encoder's scratch buffers (%zu floats)", counts[i]);
-        }
+        *bufs[i] = arena;
+        arena += cache_lines(counts[i]);
     }
     return RAMS_OK;
 }
 
 void rams_encoder_state_free(rams_encoder_state *s)
 {
-    free(s->x), free(s->xn), free(s->q), free(s->k), free(s->v);
-    free(s->ctx), free(s->scores), free(s->hidden), free(s->patches);
+    rams_big_free(s->arena, s->arena_bytes);
     memset(s, 0, sizeof *s);
 }
 

@@ -20,6 +20,8 @@ typedef struct {
     float *hidden;  /* [N, M] MLP hidden layer                         */
     float *patches; /* [G*G, 3*P*P] im2col of the input                */
     rams_pool *pool;/* not owned: the context's                        */
+    void *arena;    /* every buffer above, one populated allocation    */
+    size_t arena_bytes;
 } rams_encoder_state;
 
 rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c, rams_pool *pool);

@@ -57,6 +57,7 @@ struct rams_model {
     void *file;            /* the mapped (or read) file                   */
     size_t file_size;
     int file_is_mapped;
+    struct rams_prefault *prefault; /* maps the weights' pages in the background after loading */
     float *converted;      /* f16 / bf16 / unaligned tensors as f32, one allocation */
 };
 

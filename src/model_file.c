@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "memory.h"
 #include "model.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -535,6 +536,9 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     }
     tt.converted = m->converted;
     st = bind_weights(m, &tt);
+    /* Valid: have the kernel map every page now, in the background, rather than one fault at a
+     * time during the first run (a ~0.35 s difference for ViT-B/16 on the machines measured). */
+    if (st == RAMS_OK && m->file_is_mapped) m->prefault = rams_prefault_start(m->file, m->file_size);
 
 done:
     free(tt.tensors);
@@ -547,6 +551,7 @@ done:
 
 void rams_model_file_release(rams_model *m)
 {
+    rams_prefault_wait(m->prefault);
     if (m->file) {
         if (m->file_is_mapped) munmap(m->file, m->file_size);
         else free(m->file);

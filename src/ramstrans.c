@@ -11,6 +11,7 @@
 #include "error.h"
 #include "image.h"
 #include "kernels.h"
+#include "memory.h"
 #include "model.h"
 #include "preprocess.h"
 #include "threadpool.h"
@@ -118,6 +119,7 @@ struct rams_context {
     const rams_model *model;
     rams_encoder_state enc;
     float *maps;           /* L x N x N scale-1 head-mean attention maps (for DPPM)      */
+    size_t big_bytes;      /* the mapping that holds maps, input and crop                 */
     float *input;          /* 3 x S x S: a preprocessed image                             */
     float *crop;           /* 3 x S x S: the zoomed scale-2 input                         */
     float *hidden;         /* D: part_norm of the CLS token                               */
@@ -136,7 +138,8 @@ void rams_context_free(rams_context *ctx)
     if (!ctx) return;
     rams_encoder_state_free(&ctx->enc);
     rams_pool_free(ctx->pool);
-    free(ctx->maps), free(ctx->input), free(ctx->crop), free(ctx->hidden);
+    rams_big_free(ctx->maps, ctx->big_bytes);
+    free(ctx->hidden);
     free(ctx->logits1), free(ctx->logits2), free(ctx->probs), free(ctx->probs2);
     free(ctx->order), free(ctx->top), free(ctx->p), free(ctx->mask), free(ctx->dppm_work);
     free(ctx);
@@ -177,9 +180,16 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     }
     size_t N = (size_t)c->num_tokens, S = (size_t)c->image_size, C = (size_t)c->classes, G = (size_t)c->grid;
     int k = c->classes < RAMS_MAX_TOP_K ? c->classes : RAMS_MAX_TOP_K;
-    ctx->maps = malloc((size_t)c->layers * N * N * sizeof(float));
-    ctx->input = malloc(3 * S * S * sizeof(float));
-    ctx->crop = malloc(3 * S * S * sizeof(float));
+    /* The large buffers in one populated mapping (see memory.h): maps, input, crop. */
+    size_t maps_floats = (size_t)c->layers * N * N, image_floats = (3 * S * S + 15) / 16 * 16;
+    ctx->big_bytes = (maps_floats + 15) / 16 * 16 * sizeof(float) + 2 * image_floats * sizeof(float);
+    ctx->maps = rams_big_alloc(ctx->big_bytes);
+    if (ctx->maps) {
+        ctx->input = ctx->maps + (maps_floats + 15) / 16 * 16;
+        ctx->crop = ctx->input + image_floats;
+    } else {
+        ctx->big_bytes = 0;
+    }
     ctx->hidden = malloc((size_t)c->hidden * sizeof(float));
     ctx->logits1 = malloc(C * sizeof(float));
     ctx->logits2 = malloc(C * sizeof(float));
