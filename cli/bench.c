@@ -203,6 +203,7 @@ int cli_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(o, "gflop_per_image", flops / 1e9);
         cJSON_AddNumberToObject(o, "gflops", achieved);
         cJSON_AddNumberToObject(o, "sgemm_gflops", sgemm);
+        cJSON_AddStringToObject(o, "openblas_core", openblas_get_corename());
         cJSON_AddNumberToObject(o, "peak_rss_mb", rss);
         char *text = cJSON_PrintUnformatted(o);
         if (text) puts(text);
@@ -217,8 +218,8 @@ int cli_cmd_bench(int argc, char **argv)
         printf("per image   %8.1f ms (%.1f images/s)\n", per_image * 1e3, 1.0 / per_image);
         for (int k = 0; k < RAMS_STAGE_COUNT; k++)
             printf("  %-16s %8.2f ms\n", rams_stage_name((rams_stage)k), stage[k] / runs * 1e3);
-        printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%)\n", flops / 1e9,
-               achieved, sgemm, sgemm > 0 ? 100 * achieved / sgemm : 0);
+        printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%, OpenBLAS %s kernels)\n",
+               flops / 1e9, achieved, sgemm, sgemm > 0 ? 100 * achieved / sgemm : 0, openblas_get_corename());
         printf("peak RSS    %.1f MB\n", rss);
     }
     free(tensor);
