@@ -18,8 +18,9 @@
 #define RAMS_MAX_CLASSES 1000000
 #define RAMS_MAX_LABEL_BYTES 1024
 /* Working memory of one context, in floats: L*N*N attention maps + N*(6D + M) activations + the
- * inputs (4 GiB; ViT-L/16 at 448 needs 25 M, ViT-B/16 at 1024 about 230 M). */
-#define RAMS_MAX_CONTEXT_FLOATS ((size_t)1 << 30)
+ * inputs (+ per-thread attention tiles, checked at context creation).  1 GiB, all committed when
+ * the context is made: ViT-L/16 at 448 needs 25 M floats, ViT-B/16 at 1024 about 245 M. */
+#define RAMS_MAX_CONTEXT_FLOATS ((size_t)1 << 28)
 
 typedef struct {
     int image_size, patch_size, grid; /* S, P, G = S / P                 */

@@ -169,6 +169,15 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
         threads = cpus < 1 ? 1 : cpus > RAMS_MAX_THREADS ? RAMS_MAX_THREADS : (int)cpus;
     }
     const rams_config *c = &model->cfg;
+    /* The loader bounded the model's own working memory; the attention tiles grow with the
+     * thread count too, and all of it is committed at creation (memory.h). */
+    double n_tokens = c->num_tokens, work_floats = (double)c->layers * n_tokens * n_tokens +
+                                                   n_tokens * (6.0 * c->hidden + c->mlp) +
+                                                   (double)threads * RAMS_ATTENTION_TILE * n_tokens +
+                                                   9.0 * c->image_size * c->image_size;
+    if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
+        return rams_fail(RAMS_ERR_LIMIT, "a context of %d threads for this model needs %.3g floats of working memory, above the limit of %.3g",
+                         threads, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
     rams_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context");
     ctx->model = model;
