@@ -11,9 +11,6 @@
 #include "memory.h"
 #include "threadpool.h"
 
-/* Floats rounded up to a whole number of 64-byte cache lines, so every buffer starts on one. */
-static size_t cache_lines(size_t floats) { return (floats + 15) / 16 * 16; }
-
 rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c, rams_pool *pool)
 {
     memset(s, 0, sizeof *s);
@@ -24,7 +21,7 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c,
     float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ctx, &s->scores, &s->hidden, &s->patches};
     size_t counts[] = {N * D, N * D, N * D, N * D, N * D, N * D, T * RAMS_ATTENTION_TILE * N, N * M, G * G * 3 * P * P};
     size_t total = 0;
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) total += cache_lines(counts[i]);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) total += rams_cache_line_floats(counts[i]);
     s->arena_bytes = total * sizeof(float);
     float *arena = rams_big_alloc(s->arena_bytes);
     if (!arena) {
@@ -34,7 +31,7 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c,
     s->arena = arena;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         *bufs[i] = arena;
-        arena += cache_lines(counts[i]);
+        arena += rams_cache_line_floats(counts[i]);
     }
     return RAMS_OK;
 }

@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+/* A count of floats rounded up to whole 64-byte cache lines, so that buffers carved one after
+ * another out of one allocation each start on a cache line. */
+static inline size_t rams_cache_line_floats(size_t floats) { return (floats + 15) / 16 * 16; }
+
 /* Zero-filled memory of `bytes` (> 0), 64-byte aligned; NULL when out of memory. */
 void *rams_big_alloc(size_t bytes);
 void rams_big_free(void *p, size_t bytes);

@@ -190,11 +190,12 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     size_t N = (size_t)c->num_tokens, S = (size_t)c->image_size, C = (size_t)c->classes, G = (size_t)c->grid;
     int k = c->classes < RAMS_MAX_TOP_K ? c->classes : RAMS_MAX_TOP_K;
     /* The large buffers in one populated mapping (see memory.h): maps, input, crop. */
-    size_t maps_floats = (size_t)c->layers * N * N, image_floats = (3 * S * S + 15) / 16 * 16;
-    ctx->big_bytes = (maps_floats + 15) / 16 * 16 * sizeof(float) + 2 * image_floats * sizeof(float);
+    size_t maps_floats = rams_cache_line_floats((size_t)c->layers * N * N);
+    size_t image_floats = rams_cache_line_floats(3 * S * S);
+    ctx->big_bytes = (maps_floats + 2 * image_floats) * sizeof(float);
     ctx->maps = rams_big_alloc(ctx->big_bytes);
     if (ctx->maps) {
-        ctx->input = ctx->maps + (maps_floats + 15) / 16 * 16;
+        ctx->input = ctx->maps + maps_floats;
         ctx->crop = ctx->input + image_floats;
     } else {
         ctx->big_bytes = 0;
