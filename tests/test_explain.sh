@@ -28,33 +28,7 @@ if ! $PY -c 'import numpy, PIL' 2>/dev/null; then
     exit 77
 fi
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-failures=0
-pass() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; failures=$((failures + 1)); }
-
-# run NAME WANT_STATUS CMD...: runs CMD with stdout in $TMP/out, stderr in $TMP/err.
-run() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then
-        pass "$name (exit $got)"
-        return 0
-    fi
-    bad "$name: exit $got, want $want"
-    sed 's/^/     stdout: /' "$TMP/out" | head -5
-    sed 's/^/     stderr: /' "$TMP/err" | head -5
-    return 1
-}
-
-expect() {
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else bad "$name"; fi
-}
+. "$(dirname "$0")/harness.sh"
 
 # An error: exactly one line on stderr, 'ramscli: ' then something naming $1.
 one_error_line() {
