@@ -180,6 +180,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="runs/main")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init-from", default="", help="start from the weights of a finished run's final.pt "
+                    "(a second stage with its own schedule)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     # data
@@ -201,6 +203,9 @@ def main():
     ap.add_argument("--images", type=int, default=100000, help="training images seen in total")
     ap.add_argument("--scale1-only", type=float, default=0.0,
                     help="fraction of --images trained on scale 1 alone before the zoom joins")
+    ap.add_argument("--curriculum", type=float, default=0.0,
+                    help="fraction of --images over which the scenes go from plain (one large item on a "
+                         "flat background) to the real task; training scenes are then rendered per batch")
     ap.add_argument("--zoom-out", type=float, default=0.0,
                     help="fraction of --images over which scale-1 inputs widen from a window around the "
                          "item to the whole scene (a curriculum; 0 = whole scenes from the start)")
@@ -248,12 +253,20 @@ def main():
         log(f"resumed from {ckpt_path} at step {step}")
     else:
         log("args " + json.dumps(vars(args)))
+        if args.init_from:
+            model.load_state_dict(torch.load(args.init_from, map_location="cpu")["model"])
+            log(f"weights from {args.init_from}")
     n_params = sum(p.numel() for p in model.parameters())
     N, D, M, L = cfg.num_tokens, cfg.hidden_size, cfg.mlp_size, cfg.num_layers
     gflop = 2 * L * N * (4 * D * D + 2 * D * M + 2 * N * D) / 1e9
     log(f"model: {n_params / 1e6:.2f} M parameters, {N} tokens, {gflop:.3f} GFLOP per pass")
 
-    Xtr, ytr, btr = cached_draw("train", args.train_count, args.train_seed, args.size, (0, TRAIN_SOURCES))
+    if args.curriculum > 0:
+        src_images, src_labels = fashion_clutter.load_fashion("train")
+        src_images, src_labels = src_images[:TRAIN_SOURCES], src_labels[:TRAIN_SOURCES]
+        Xtr, ytr, btr = None, np.zeros(TRAIN_SOURCES), None
+    else:
+        Xtr, ytr, btr = cached_draw("train", args.train_count, args.train_seed, args.size, (0, TRAIN_SOURCES))
     Xva, yva, bva = cached_draw("train", args.val_count, args.val_seed, args.size, (TRAIN_SOURCES, 60000))
     total = args.images // args.batch
     s1_steps = int(args.scale1_only * total)
@@ -266,8 +279,18 @@ def main():
         epoch, k = divmod(step, per_epoch)
         order = np.random.default_rng([args.seed, epoch]).permutation(len(ytr))
         idx = np.sort(order[k * args.batch:(k + 1) * args.batch])
-        xb = uint8_to_input(np.asarray(Xtr[idx]), MEAN, STD)
-        yb = torch.from_numpy(ytr[idx])
+        if args.curriculum > 0:
+            # fresh scenes every batch, rendered at this step's difficulty (cheap next to training)
+            difficulty = min(1.0, step / max(1, int(args.curriculum * total)))
+            Xb, yb_np, bb = fashion_clutter.render(src_images, src_labels, args.batch, [args.seed, 11, step],
+                                                   args.size, with_boxes=True, difficulty=difficulty)
+            idx = np.arange(args.batch)
+            xb = uint8_to_input(Xb, MEAN, STD)
+            yb = torch.from_numpy(yb_np)
+            btr = bb
+        else:
+            xb = uint8_to_input(np.asarray(Xtr[idx]), MEAN, STD)
+            yb = torch.from_numpy(ytr[idx])
         step_rng = np.random.default_rng([args.seed, 7, step])
         flip = torch.from_numpy(step_rng.random(len(idx)) < 0.5)
         xb[flip] = xb[flip].flip(-1)
