@@ -90,8 +90,10 @@ RAMS_API rams_status rams_model_load(const char *path, const rams_model_params *
                                      rams_model **out);
 RAMS_API void rams_model_free(rams_model *model);
 
-/* Where rams_model_load(NULL, ...) looks: $RAMSTRANS_MODEL if set, else the installed default
- * model, else the source tree's models/ (for an uninstalled build).  NULL if none exists. */
+/* Where rams_model_load(NULL, ...) looks: $RAMSTRANS_MODEL if set, else
+ * <the directory of the library or program holding libramstrans>/../share/ramstrans/models/,
+ * else the install prefix's share/ramstrans/models/ given at build time, else the source tree's
+ * models/ (an uninstalled build).  NULL if none exists. */
 RAMS_API const char *rams_default_model_path(void);
 
 typedef enum { RAMS_RESIZE_NONE = 0, RAMS_RESIZE_FIXED = 1, RAMS_RESIZE_SHORTER = 2 } rams_resize_mode;

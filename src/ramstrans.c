@@ -1,5 +1,8 @@
 /* The public API: model loading, contexts, and a classification from input to result. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +24,9 @@
 #endif
 #ifndef RAMSTRANS_SOURCE_MODEL
 #define RAMSTRANS_SOURCE_MODEL ""
+#endif
+#ifndef RAMSTRANS_MODEL_FILE
+#define RAMSTRANS_MODEL_FILE "default.safetensors"
 #endif
 
 #define RAMS_MAX_TOP_K 1000
@@ -55,10 +61,29 @@ rams_model_params rams_model_default_params(void)
     return p;
 }
 
+/* <dir of the binary holding this library>/../share/ramstrans/models/<name>: an installed tree
+ * finds its model wherever it was installed (cmake --install --prefix X, a moved tree). */
+static const char *model_beside_library(void)
+{
+    static _Thread_local char path[4096];
+    Dl_info info;
+    if (!dladdr((void *)&rams_default_model_path, &info) || !info.dli_fname) return NULL;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", info.dli_fname);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    if (snprintf(path, sizeof path, "%s/../share/ramstrans/models/%s", dir, RAMSTRANS_MODEL_FILE) >= (int)sizeof path)
+        return NULL;
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
 const char *rams_default_model_path(void)
 {
     const char *env = getenv("RAMSTRANS_MODEL");
     if (env && *env) return env;
+    const char *beside = model_beside_library();
+    if (beside) return beside;
     if (*RAMSTRANS_INSTALL_MODEL && access(RAMSTRANS_INSTALL_MODEL, R_OK) == 0) return RAMSTRANS_INSTALL_MODEL;
     if (*RAMSTRANS_SOURCE_MODEL && access(RAMSTRANS_SOURCE_MODEL, R_OK) == 0) return RAMSTRANS_SOURCE_MODEL;
     return NULL;

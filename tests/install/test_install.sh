@@ -28,6 +28,14 @@ step "cmake --install into $PREFIX"
 for f in include/ramstrans.h bin/ramscli; do
     test -e "$PREFIX/$f" || { echo "not installed: $f"; exit 1; }
 done
+# The default model is installed, and the installed library finds it beside itself, wherever the
+# tree was installed (not through the source tree or the configured prefix).
+if [ -f "$SRC/models/default.safetensors" ]; then
+    test -f "$PREFIX/share/ramstrans/models/default.safetensors" || { echo "not installed: the default model"; exit 1; }
+    found=$(env -u RAMSTRANS_MODEL "$PREFIX/bin/ramscli" info | sed -n '1s/^model *//p')
+    case "$found" in "$PREFIX"/*) echo "ok: default model found at $found" ;;
+        *) echo "the installed ramscli's default model is '$found', not under $PREFIX"; exit 1 ;; esac
+fi
 PC=$(find "$PREFIX" -name ramstrans.pc | head -1)
 test -n "$PC" || { echo "ramstrans.pc not installed"; exit 1; }
 LIBDIR=$(dirname "$(dirname "$PC")")
