@@ -185,8 +185,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     # data
-    ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--train-count", type=int, default=110000)
+    ap.add_argument("--size", type=int, default=80)
+    ap.add_argument("--train-count", type=int, default=50000)
     ap.add_argument("--train-seed", type=int, default=1000)
     ap.add_argument("--val-count", type=int, default=2000)
     ap.add_argument("--val-seed", type=int, default=2000)
