@@ -47,14 +47,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_file(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (size) assert_int_equal(fwrite(data, 1, size, f), size);
-    fclose(f);
-}
-
 static size_t header_length(void)
 {
     uint64_t n = 0;
@@ -90,7 +82,7 @@ static void write_model(cJSON *h, const char *poison, size_t index, float value)
     memcpy(buf + 8, text, n);
     memset(buf + 8 + n, ' ', padded - n);
     memcpy(buf + 8 + padded, data, data_size);
-    write_file(tmp_model, buf, 8 + padded + data_size);
+    test_write_file(tmp_model, buf, 8 + padded + data_size);
     free(buf), free(text), free(data);
 }
 
@@ -272,7 +264,7 @@ static void test_deeply_nested_header(void **state)
     for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)n >> (8 * i));
     memset(buf + 8, '[', depth);
     memset(buf + 8 + depth, ']', depth);
-    write_file(tmp_model, buf, 8 + n);
+    test_write_file(tmp_model, buf, 8 + n);
     free(buf);
     expect_model_refusal(RAMS_ERR_FORMAT, "not a JSON object");
 }
@@ -375,7 +367,7 @@ static void test_bad_input_files(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         print_message("case: %s\n", cases[i].name);
-        write_file(tmp_input, cases[i].bytes, cases[i].size);
+        test_write_file(tmp_input, cases[i].bytes, cases[i].size);
         expect_input_refusal(tmp_input, cases[i].want, cases[i].words);
     }
     expect_input_refusal(tmp_dir, RAMS_ERR_IO, "directory");

@@ -37,13 +37,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_bytes(const void *data, size_t size)
-{
-    FILE *f = fopen(tmp_path, "wb");
-    assert_non_null(f);
-    if (size) assert_int_equal(fwrite(data, 1, size, f), size);
-    fclose(f);
-}
+static void write_bytes(const void *data, size_t size) { test_write_file(tmp_path, data, size); }
 
 static uint64_t header_length(void)
 {

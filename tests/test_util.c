@@ -88,3 +88,11 @@ double *test_load_npy_f64(const char *name, size_t *count)
     if (count) *count = n;
     return out;
 }
+
+void test_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (size) assert_int_equal(fwrite(data, 1, size, f), size);
+    fclose(f);
+}

@@ -16,6 +16,9 @@ float *test_load_npy(const char *name, size_t *count, int64_t shape[4], int *ndi
  * masks, boxes and float64 references keep every bit.  Fails the test on error.  Caller frees. */
 double *test_load_npy_f64(const char *name, size_t *count);
 
+/* Writes size bytes to path (fails the test on error): the malformed-file tests' one writer. */
+void test_write_file(const char *path, const void *data, size_t size);
+
 /* Max over i of |a-b| / (atol + rtol*|b|): <= 1 means within tolerance. */
 double test_tolerance_ratio(const float *a, const float *b, size_t n, double rtol, double atol);
 
