@@ -20,7 +20,7 @@ from PIL import Image
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 CLASSES = ["tshirt_top", "trouser", "pullover", "dress", "coat",
            "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
-RENDER_VERSION = 3                   # bump when the scenes change (training caches carry it)
+RENDER_VERSION = 4                   # bump when the scenes change (training caches carry it)
 DEFAULT_SIZE = 80
 MIN_AREA, MAX_AREA = 1 / 16, 1 / 6   # item box area as a fraction of the image area
 FRAGMENTS = (3, 6)                   # distractor fragments per image: [low, high)
@@ -62,12 +62,20 @@ def _background(rng, size, difficulty=1.0):
     return bg
 
 
-def _paste(canvas, alpha, colour, top, left):
-    """Alpha-blend a coloured item (alpha = its grey levels, so its texture shows) into canvas."""
-    h, w = alpha.shape
+def _paste(canvas, gray, colour, top, left, opaque=False):
+    """Alpha-blend a coloured item into canvas; its own grey levels modulate the colour, so its
+    texture shows.  Fragments: alpha = grey levels.  Whole items (opaque): alpha and shading are
+    relative to the item's brightest pixel, so that the silhouette is solid also for the many dark
+    garments of Fashion-MNIST (with alpha = grey level they were half transparent, some invisible)."""
+    h, w = gray.shape
     region = canvas[top:top + h, left:left + w]
-    a = np.clip(alpha * 1.4, 0, 1)[..., None]
-    shade = (0.7 + 0.3 * alpha)[..., None]   # the item's own grey levels modulate its colour
+    if opaque:
+        rel = gray / max(float(gray.max()), 1e-3)
+        a = np.clip(rel * 3.0, 0, 1)[..., None]
+        shade = (0.55 + 0.45 * rel)[..., None]
+    else:
+        a = np.clip(gray * 1.4, 0, 1)[..., None]
+        shade = (0.7 + 0.3 * gray)[..., None]
     region[:] = region * (1 - a) + a * (colour * shade)
 
 
@@ -107,7 +115,7 @@ def render_one(rng, item, pool, size=DEFAULT_SIZE, difficulty=1.0):
         alpha = alpha[:, ::-1]
     top, left = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
     bg_mean = canvas[top:top + h, left:left + w].reshape(-1, 3).mean(0)
-    _paste(canvas, alpha, _contrasting_colour(rng, bg_mean), top, left)
+    _paste(canvas, alpha, _contrasting_colour(rng, bg_mean), top, left, opaque=True)
     image = (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8)
     return image, (top, left, top + h - 1, left + w - 1)
 

@@ -66,6 +66,16 @@ def log(msg):
             f.write(line + "\n")
 
 
+def cpu_has_fast_bf16():
+    """AVX512-BF16 or AMX: oneDNN then runs bf16 matrix products natively."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def make_config(args):
     return Config(image_size=args.size, patch_size=args.patch, hidden_size=args.hidden,
                   num_heads=args.heads, num_layers=args.layers, mlp_size=args.mlp,
@@ -184,6 +194,10 @@ def main():
                     "(a second stage with its own schedule)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", default="auto", choices=["auto", "on", "off"],
+                    help="train with bfloat16 matrix products (torch.autocast; weights, optimiser and "
+                         "evaluation stay float32). auto: on where the CPU has AVX512-BF16 or AMX, "
+                         "which makes oneDNN's bf16 GEMM ~6x faster than float32 here")
     # data
     ap.add_argument("--size", type=int, default=80)
     ap.add_argument("--train-count", type=int, default=50000)
@@ -237,6 +251,8 @@ def main():
     torch.manual_seed(args.seed)
     ckpt_path = os.path.join(args.out, "ckpt.pt")
 
+    use_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_fast_bf16())
+    log(f"bf16 matrix products: {'on' if use_bf16 else 'off'}")
     cfg = make_config(args)
     model = RamsTrans(cfg)
     init_weights(model)
@@ -298,7 +314,9 @@ def main():
             g["lr"] = lr_at(step, total, args)
         if step < curriculum_steps:
             xb = zoom_out_inputs(xb, btr[idx], flip.numpy(), cfg, step / curriculum_steps, step_rng)
-        logits1, maps = model.scale1(xb)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            logits1, maps = model.scale1(xb)
+        logits1 = logits1.float()
         loss1 = F.cross_entropy(logits1, yb, label_smoothing=args.smooth)
         loss = loss1
         loss2 = torch.zeros(())
@@ -307,7 +325,8 @@ def main():
                 crops = gt_crops(xb, btr[idx], flip.numpy(), cfg, step_rng)
             else:
                 crops, _ = dppm(xb, maps, cfg)  # detached: no gradient through the proposal
-            logits2 = model.scale2(crops)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                logits2 = model.scale2(crops).float()
             loss2 = F.cross_entropy(logits2, yb, label_smoothing=args.smooth)
             loss = loss1 + args.lam * loss2
         opt.zero_grad(set_to_none=True)
