@@ -237,6 +237,9 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=100, help="steps")
     ap.add_argument("--deadline", default="",
                     help="UTC HH:MM: past it, end training early and go on to evaluation and writing")
+    ap.add_argument("--max-minutes", type=float, default=0.0,
+                    help="end training early once the loop has run this long (a wall-time budget that, "
+                         "unlike --deadline, does not depend on the start time)")
     ap.add_argument("--stop-after", type=int, default=0, help="stop (resumable) after this many steps")
     # output
     ap.add_argument("--model-out", default="")
@@ -353,6 +356,9 @@ def main():
                 f"box-area {zq[2]:.2f}")
         if args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline and step < total:
             log(f"deadline {args.deadline} UTC reached at step {step}/{total}: training ends early")
+            break
+        if args.max_minutes and (time.time() - t_start) / 60 >= args.max_minutes and step < total:
+            log(f"{args.max_minutes} minutes reached at step {step}/{total}: training ends early")
             break
         if args.stop_after and step >= args.stop_after and step < total:
             log(f"stopping after step {step} as asked (resume with --resume)")
