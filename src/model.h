@@ -31,6 +31,16 @@ typedef struct {
     rams_mode default_mode;
 } rams_config;
 
+/* Working memory a context needs for this architecture apart from the per-thread attention tiles,
+ * in floats (double: a hostile header's sizes must not overflow): the L attention maps of N x N,
+ * N x (6D + M) activations, and the input, the crop and the patches (9 S^2).  Bounded by
+ * RAMS_MAX_CONTEXT_FLOATS at load and, with the tiles, at context creation. */
+static inline double rams_model_work_floats(const rams_config *c)
+{
+    double S = c->image_size, N = c->num_tokens;
+    return (double)c->layers * N * N + N * (6.0 * c->hidden + c->mlp) + 9.0 * S * S;
+}
+
 typedef struct {
     const float *attn_norm_w, *attn_norm_b;         /* [D]                  */
     const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* [D,D] (out, in), [D] */

@@ -220,8 +220,7 @@ static rams_status parse_config(const char *path, const cJSON *c, rams_config *c
     cfg->head_size = cfg->hidden / cfg->heads;
     /* A small file can declare an architecture whose context needs terabytes (the L attention maps
      * of N x N floats, the N x M MLP activations): bound what rams_context_create will allocate. */
-    double S = cfg->image_size, N = cfg->num_tokens, work_floats = (double)cfg->layers * N * N +
-                                                                       N * (6.0 * cfg->hidden + cfg->mlp) + 9.0 * S * S;
+    double work_floats = rams_model_work_floats(cfg);
     if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
         return rams_fail(RAMS_ERR_LIMIT, "%s: the architecture needs %.3g floats of working memory per context, above the limit of %.3g",
                          path, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);

@@ -196,10 +196,7 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     const rams_config *c = &model->cfg;
     /* The loader bounded the model's own working memory; the attention tiles grow with the
      * thread count too, and all of it is committed at creation (memory.h). */
-    double n_tokens = c->num_tokens, work_floats = (double)c->layers * n_tokens * n_tokens +
-                                                   n_tokens * (6.0 * c->hidden + c->mlp) +
-                                                   (double)threads * RAMS_ATTENTION_TILE * n_tokens +
-                                                   9.0 * c->image_size * c->image_size;
+    double work_floats = rams_model_work_floats(c) + (double)threads * RAMS_ATTENTION_TILE * c->num_tokens;
     if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
         return rams_fail(RAMS_ERR_LIMIT, "a context of %d threads for this model needs %.3g floats of working memory, above the limit of %.3g",
                          threads, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
