@@ -256,6 +256,9 @@ def main():
 
     use_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and cpu_has_fast_bf16())
     log(f"bf16 matrix products: {'on' if use_bf16 else 'off'}")
+
+    def bf16_products():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16)
     cfg = make_config(args)
     model = RamsTrans(cfg)
     init_weights(model)
@@ -283,41 +286,37 @@ def main():
     if args.curriculum > 0:
         src_images, src_labels = fashion_clutter.load_fashion("train")
         src_images, src_labels = src_images[:TRAIN_SOURCES], src_labels[:TRAIN_SOURCES]
-        Xtr, ytr, btr = None, np.zeros(TRAIN_SOURCES), None
     else:
         Xtr, ytr, btr = cached_draw("train", args.train_count, args.train_seed, args.size, (0, TRAIN_SOURCES))
+        per_epoch = len(ytr) // args.batch
     Xva, yva, bva = cached_draw("train", args.val_count, args.val_seed, args.size, (TRAIN_SOURCES, 60000))
     total = args.images // args.batch
     s1_steps = int(args.scale1_only * total)
     gt_steps = s1_steps + int(args.gt_zoom * total)
     curriculum_steps = int(args.zoom_out * total)
-    per_epoch = len(ytr) // args.batch
     t_start, seen_t0, seen_step = time.time(), time.time(), step
     model.train()
     while step < total:
-        epoch, k = divmod(step, per_epoch)
-        order = np.random.default_rng([args.seed, epoch]).permutation(len(ytr))
-        idx = np.sort(order[k * args.batch:(k + 1) * args.batch])
         if args.curriculum > 0:
             # fresh scenes every batch, rendered at this step's difficulty (cheap next to training)
             difficulty = min(1.0, step / max(1, int(args.curriculum * total)))
-            Xb, yb_np, bb = fashion_clutter.render(src_images, src_labels, args.batch, [args.seed, 11, step],
-                                                   args.size, with_boxes=True, difficulty=difficulty)
-            idx = np.arange(args.batch)
-            xb = uint8_to_input(Xb, MEAN, STD)
-            yb = torch.from_numpy(yb_np)
-            btr = bb
+            Xb, yb_np, boxes = fashion_clutter.render(src_images, src_labels, args.batch, [args.seed, 11, step],
+                                                      args.size, with_boxes=True, difficulty=difficulty)
         else:
-            xb = uint8_to_input(np.asarray(Xtr[idx]), MEAN, STD)
-            yb = torch.from_numpy(ytr[idx])
+            epoch, k = divmod(step, per_epoch)
+            order = np.random.default_rng([args.seed, epoch]).permutation(len(ytr))
+            idx = np.sort(order[k * args.batch:(k + 1) * args.batch])
+            Xb, yb_np, boxes = np.asarray(Xtr[idx]), ytr[idx], btr[idx]
+        xb = uint8_to_input(Xb, MEAN, STD)
+        yb = torch.from_numpy(yb_np)
         step_rng = np.random.default_rng([args.seed, 7, step])
-        flip = torch.from_numpy(step_rng.random(len(idx)) < 0.5)
+        flip = torch.from_numpy(step_rng.random(len(yb)) < 0.5)
         xb[flip] = xb[flip].flip(-1)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total, args)
         if step < curriculum_steps:
-            xb = zoom_out_inputs(xb, btr[idx], flip.numpy(), cfg, step / curriculum_steps, step_rng)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            xb = zoom_out_inputs(xb, boxes, flip.numpy(), cfg, step / curriculum_steps, step_rng)
+        with bf16_products():
             logits1, maps = model.scale1(xb)
         logits1 = logits1.float()
         loss1 = F.cross_entropy(logits1, yb, label_smoothing=args.smooth)
@@ -325,11 +324,12 @@ def main():
         loss2 = torch.zeros(())
         if step >= s1_steps and args.lam > 0:
             if step < gt_steps:
-                crops = gt_crops(xb, btr[idx], flip.numpy(), cfg, step_rng)
+                crops = gt_crops(xb, boxes, flip.numpy(), cfg, step_rng)
             else:
                 crops, _ = dppm(xb, maps, cfg)  # detached: no gradient through the proposal
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                logits2 = model.scale2(crops).float()
+            with bf16_products():
+                logits2 = model.scale2(crops)
+            logits2 = logits2.float()
             loss2 = F.cross_entropy(logits2, yb, label_smoothing=args.smooth)
             loss = loss1 + args.lam * loss2
         opt.zero_grad(set_to_none=True)
@@ -354,11 +354,12 @@ def main():
             model.train()
             log(f"val@{step} top1 {fmt(top1)} | zoom: centre-in {zq[0]:.2f} item-covered {zq[1]:.2f} "
                 f"box-area {zq[2]:.2f}")
-        if args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline and step < total:
-            log(f"deadline {args.deadline} UTC reached at step {step}/{total}: training ends early")
-            break
-        if args.max_minutes and (time.time() - t_start) / 60 >= args.max_minutes and step < total:
-            log(f"{args.max_minutes} minutes reached at step {step}/{total}: training ends early")
+        out_of_time = ((args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline
+                        and f"deadline {args.deadline} UTC") or
+                       (args.max_minutes and (time.time() - t_start) / 60 >= args.max_minutes
+                        and f"{args.max_minutes} minutes"))
+        if out_of_time and step < total:
+            log(f"{out_of_time} reached at step {step}/{total}: training ends early")
             break
         if args.stop_after and step >= args.stop_after and step < total:
             log(f"stopping after step {step} as asked (resume with --resume)")
