@@ -44,6 +44,14 @@ static dppm_outcome run_mask(const double v[G * G])
     return o;
 }
 
+/* The DPPM outcome of a picture (see picture()). */
+static dppm_outcome run_picture(const char *rows[G])
+{
+    double v[G * G];
+    picture(rows, v);
+    return run_mask(v);
+}
+
 static void assert_box(rams_box b, int top, int left, int bottom, int right)
 {
     assert_int_equal(b.top, top);
@@ -56,9 +64,7 @@ static void test_single_cell_component(void **state)
 {
     (void)state;
     const char *rows[G] = {"......", "......", "..#...", "......", "......", "......"};
-    double v[G * G];
-    picture(rows, v);
-    dppm_outcome o = run_mask(v);
+    dppm_outcome o = run_picture(rows);
     assert_int_equal(o.area, 1);
     /* cell (2,2): top = 2*4-1 = 7, left = 7, bottom = 3*4-1 = 11, right = 11 */
     assert_box(o.box, 7, 7, 11, 11);
@@ -71,9 +77,7 @@ static void test_diagonal_cells_are_connected(void **state)
     /* Three cells touching only at corners form one 8-connected component of area 3, which beats
      * the 2-cell vertical pair on the right. */
     const char *rows[G] = {"#.....", ".#...#", "..#..#", "......", "......", "......"};
-    double v[G * G];
-    picture(rows, v);
-    dppm_outcome o = run_mask(v);
+    dppm_outcome o = run_picture(rows);
     assert_int_equal(o.area, 3);
     /* rows 0..2, cols 0..2: top = max(0,-1) = 0, left = 0, bottom = 11, right = 11 */
     assert_box(o.box, 0, 0, 11, 11);
@@ -85,9 +89,7 @@ static void test_tie_goes_to_first_in_row_major_order(void **state)
     (void)state;
     /* Two components of area 2: the right one's first cell (0,4) comes before the left one's (1,0). */
     const char *rows[G] = {"....##", "#.....", "#.....", "......", "......", "......"};
-    double v[G * G];
-    picture(rows, v);
-    dppm_outcome o = run_mask(v);
+    dppm_outcome o = run_picture(rows);
     assert_int_equal(o.area, 2);
     /* cells (0,4),(0,5): top 0, left 4*4-1 = 15, bottom 3, right 23 (touches the right border) */
     assert_box(o.box, 0, 15, 3, 23);
@@ -97,9 +99,7 @@ static void test_larger_component_wins_over_earlier(void **state)
 {
     (void)state;
     const char *rows[G] = {"#.....", "......", "......", "...##.", "...##.", "......"};
-    double v[G * G];
-    picture(rows, v);
-    dppm_outcome o = run_mask(v);
+    dppm_outcome o = run_picture(rows);
     assert_int_equal(o.area, 4);
     assert_box(o.box, 11, 11, 19, 19);
 }
@@ -108,9 +108,7 @@ static void test_box_touching_bottom_and_left(void **state)
 {
     (void)state;
     const char *rows[G] = {"......", "......", "......", "......", "##....", "##...."};
-    double v[G * G];
-    picture(rows, v);
-    dppm_outcome o = run_mask(v);
+    dppm_outcome o = run_picture(rows);
     assert_box(o.box, 15, 0, S - 1, 7);
 }
 
