@@ -20,7 +20,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model_file  # noqa: E402
-from ramstrans_torch import RamsTrans, dppm, fuse  # noqa: E402
+from ramstrans_torch import RamsTrans, fuse  # noqa: E402
 
 MODES = ("scale1", "scale2", "fused")
 
@@ -36,9 +36,7 @@ def predict(model, x, batch=100):
     out = {m: [] for m in MODES}
     for i in range(0, len(x), batch):
         xb = x[i:i + batch]
-        l1, maps = model.scale1(xb)
-        crops, _ = dppm(xb, maps, model.cfg)
-        l2 = model.scale2(crops)
+        l1, l2, _ = model(xb)  # scale 1, DPPM, scale 2
         out["scale1"].append(l1.softmax(-1))
         out["scale2"].append(l2.softmax(-1))
         out["fused"].append(fuse(l1, l2))

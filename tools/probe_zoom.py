@@ -17,14 +17,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eval_torch import uint8_to_input  # noqa: E402
-from ramstrans_torch import dppm, fuse  # noqa: E402
+from ramstrans_torch import fuse  # noqa: E402
 from train import MEAN, STD, TRAIN_SOURCES, build_model_from_checkpoint, cached_draw, gt_crops  # noqa: E402
-
-
-class NoMargin:
-    """Stands in for the numpy generator of gt_crops: always margin 0."""
-    def integers(self, low, high, size):
-        return np.zeros(size, dtype=np.int64)
 
 
 @torch.no_grad()
@@ -33,6 +27,7 @@ def main():
     ap.add_argument("checkpoint", help="a finished run's final.pt")
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=200)
     args = ap.parse_args()
     torch.set_num_threads(2)
     model, _, meta = build_model_from_checkpoint(args.checkpoint)
@@ -40,10 +35,13 @@ def main():
     X, y, boxes = cached_draw("train", args.count, args.seed, size, (TRAIN_SOURCES, 60000))
     x = uint8_to_input(np.array(X), MEAN, STD)
     y = torch.from_numpy(np.asarray(y))
-    logits1, maps = model.scale1(x)
-    dppm_crops, _ = dppm(x, maps, model.cfg)
-    logits_dppm = model.scale2(dppm_crops)
-    logits_true = model.scale2(gt_crops(x, boxes, np.zeros(len(y), bool), model.cfg, NoMargin()))
+    parts = []
+    for i in range(0, len(y), args.batch):
+        xb = x[i:i + args.batch]
+        logits1, logits_dppm, _ = model(xb)
+        true_crops = gt_crops(xb, boxes[i:i + args.batch], np.zeros(len(xb), bool), model.cfg)
+        parts.append((logits1, logits_dppm, model.scale2(true_crops)))
+    logits1, logits_dppm, logits_true = (torch.cat(t) for t in zip(*parts))
 
     def top1(scores):
         return 100 * (scores.argmax(1) == y).float().mean().item()

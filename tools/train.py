@@ -109,16 +109,17 @@ def preprocess_meta(size):
             "crop": {"width": size, "height": size}, "mean": MEAN, "std": STD}
 
 
-def gt_crops(xb, boxes, flipped, cfg, rng):
+def gt_crops(xb, boxes, flipped, cfg, rng=None):
     """Zoom crops around the rendered item box, grown to whole patches as DPPM's boxes are, with a
-    random margin of 0..1 patch on each side: what a good DPPM proposal would give."""
+    random margin of 0..1 patch on each side drawn from rng (none without one): what a good DPPM
+    proposal would give."""
     S, P = cfg.image_size, cfg.patch_size
     out = []
     for b in range(len(xb)):
         t, l, btm, r = (int(v) for v in boxes[b])
         if flipped[b]:
             l, r = S - 1 - r, S - 1 - l
-        m = rng.integers(0, 2, size=4) * P
+        m = rng.integers(0, 2, size=4) * P if rng is not None else np.zeros(4, dtype=np.int64)
         t = max(0, (t // P) * P - m[0] - 1)
         l = max(0, (l // P) * P - m[1] - 1)
         btm = min(S - 1, (btm // P + 1) * P - 1 + m[2])
@@ -145,6 +146,15 @@ def zoom_out_inputs(xb, boxes, flipped, cfg, progress, rng):
         left = int(rng.integers(max(0, r + 1 - side), min(l, S - side) + 1))
         out.append(zoom_crop(xb[b], (top, left, top + side - 1, left + side - 1), S))
     return torch.stack(out)
+
+
+def time_budget_spent(args, t_start):
+    """Which limit (--deadline, --max-minutes) the training loop has reached, or "" for none."""
+    if args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline:
+        return f"deadline {args.deadline} UTC"
+    if args.max_minutes and (time.time() - t_start) / 60 >= args.max_minutes:
+        return f"{args.max_minutes} minutes"
+    return ""
 
 
 def lr_at(step, total, args):
@@ -354,10 +364,7 @@ def main():
             model.train()
             log(f"val@{step} top1 {fmt(top1)} | zoom: centre-in {zq[0]:.2f} item-covered {zq[1]:.2f} "
                 f"box-area {zq[2]:.2f}")
-        out_of_time = ((args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline
-                        and f"deadline {args.deadline} UTC") or
-                       (args.max_minutes and (time.time() - t_start) / 60 >= args.max_minutes
-                        and f"{args.max_minutes} minutes"))
+        out_of_time = time_budget_spent(args, t_start)
         if out_of_time and step < total:
             log(f"{out_of_time} reached at step {step}/{total}: training ends early")
             break
