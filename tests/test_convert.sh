@@ -9,8 +9,10 @@ trap 'rm -rf "$TMP"' EXIT
 FAILED=0
 fail() { echo "FAIL: $*"; FAILED=1; }
 
-# 1. Every accepted form (made in one process: torch starts slowly) converts to the same bytes.
-STYLES="state_dict module wrapped wrapped_model pickled pickled_dp"
+# 1. Every accepted form (made in one process: torch starts slowly) converts to the same bytes:
+# the zip format of torch >= 1.6 and the legacy stream, pickle protocols 2 and 4, and a training
+# checkpoint whose other values are numpy scalars and an argparse.Namespace (skipped, never rebuilt).
+STYLES="state_dict module wrapped wrapped_model pickled pickled_dp legacy_state_dict legacy_pickled legacy_pickled_dp protocol4_pickled numpy_extras"
 $PY - "$ROOT/tools" "$TMP" $STYLES <<'EOF' || fail "make_random_checkpoint"
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -18,8 +20,19 @@ from make_random_checkpoint import PRESETS, random_model, save
 from ramstrans_torch import Config
 cfg = Config(**PRESETS["tiny"])
 model = random_model(cfg, seed=0, init="sharp")
+import argparse, numpy as np, torch
+import make_random_checkpoint as M
 for style in sys.argv[3:]:
-    save(model, cfg, f"{sys.argv[2]}/{style}.pt", style, extra=True)
+    out = f"{sys.argv[2]}/{style}.pt"
+    if style in M.STYLES:
+        save(model, cfg, out, style, extra=True)
+    elif style == "numpy_extras":
+        sd = model.state_dict(); sd.update(M.extra_tensors(cfg))
+        torch.save({"state_dict": sd, "epoch": np.int64(7), "best_acc": np.float64(0.5),
+                    "args": argparse.Namespace(lr=0.03, name="run")}, out)
+    else:  # legacy_* and protocol4_*: the same objects through other torch.save options
+        save(model, cfg, out, style.split("_", 1)[1], extra=True, legacy=style.startswith("legacy"),
+             protocol=4 if style.startswith("protocol4") else 2)
 EOF
 for style in $STYLES; do
   if $PY "$ROOT/tools/convert.py" --input "$TMP/$style.pt" --output "$TMP/$style.safetensors" --num-heads 4 \
@@ -110,9 +123,9 @@ refuse bad_f16_range.pt "f16 range" --dtype f16
 refuse bad_layer_gap.pt "not 0..L-1"
 refuse bad_no_state.pt "neither tensors"
 refuse bad_tensor.pt "not a model"
-refuse bad_evil.pt "not a RAMS-Trans"
+refuse bad_evil.pt "names 'posix.system'"
 [ ! -e "$TMP/pwned" ] || fail "bad_evil.pt: loading ran code from the checkpoint"
-refuse bad_garbage.pt "not a readable"
+refuse bad_garbage.pt "not a torch.save checkpoint"
 refuse does_not_exist.pt "no such file"
 refuse state_dict.pt "2 labels" --labels "$TMP/two_labels.txt"
 rm -f "$TMP/out.safetensors"

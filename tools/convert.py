@@ -4,15 +4,17 @@
     /usr/bin/python3 tools/convert.py --input CKPT --output OUT.safetensors [--num-heads H] [--alpha A]
         [--labels FILE] [--dtype f32|f16|bf16] [--default-mode scale1|scale2|fused]
 
-Accepted inputs (all read with torch.load on the CPU):
+Accepted inputs (read by tools/torchfile.py, which neither imports torch nor runs anything the file
+names; see there for the rules):
   * a state dict saved with torch.save(model.state_dict(), ...);
   * a dict holding one under 'state_dict' or 'model' (training checkpoints);
   * names prefixed 'module.' (models trained under torch.nn.DataParallel);
   * the whole pickled model object, as the released trainer saves it (torch.save(model)), possibly
-    wrapped in DataParallel, WITHOUT the released source installed: classes from modules outside a
-    short allow-list (torch, collections, numpy, ...) are replaced by stand-in nn.Module classes, so
-    the object graph, its parameters and its plain attributes are restored but no code of the
-    checkpoint's own modules is imported or run.
+    wrapped in DataParallel: its torch.nn and model_rams classes are read as inert stand-ins that hold
+    the pickled parameters and attributes; any other class or function a file names is refused by
+    name;
+  * both the zip format (torch >= 1.6) and the legacy stream (_use_new_zipfile_serialization=False).
+TorchScript archives (torch.jit.save) carry code and are refused.
 
 The architecture is read from the tensor shapes (SPEC section 1): patch size and hidden size from the
 patch embedding, image size from the position embeddings (N = G*G + 2 tokens, S = G*P), layers from
@@ -22,20 +24,17 @@ hidden/64 (ViT convention).  Everything else in the checkpoint is ignored (and l
 A checkpoint that is not a RAMS-Trans model is refused with one message and exit status 1.
 """
 import argparse
-import io
 import os
-import pickle
 import re
 import sys
-import types
-import warnings
 
 import numpy as np
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model_file  # noqa: E402
-from ramstrans_torch import Config  # noqa: E402
+import torchfile  # noqa: E402
+from model_file import Config  # noqa: E402
+from torchfile import CheckpointError, ModuleStub, TensorRef, shown  # noqa: E402
 
 
 class ConvertError(Exception):
@@ -43,139 +42,64 @@ class ConvertError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading checkpoints without the code that wrote them
+# Reading checkpoints: tools/torchfile.py unpickles with an exact allow-list and never runs code.
 
-# Modules whose classes may be resolved for real: what torch.save itself needs, plus the containers
-# and numpy types that training scripts commonly put in a checkpoint.  Everything else becomes a stub.
-_ALLOWED_MODULE_PREFIXES = ("torch", "collections", "numpy", "_codecs", "copyreg")
-_SAFE_BUILTINS = {"set", "frozenset", "dict", "list", "tuple", "int", "float", "complex", "bool",
-                  "str", "bytes", "bytearray", "slice", "range", "object", "NoneType"}
+def _state_int(mod, attr):
+    v = mod.state.get(attr)
+    return v if type(v) is int and v > 0 else None
 
 
-class StubModule(torch.nn.Module):
-    """Stand-in for a class whose source is not installed (e.g. the released model_rams classes).
-
-    Pickled nn.Module objects are rebuilt with __new__ + __setstate__(state dict), which nn.Module
-    handles; so a stub restores _parameters/_buffers/_modules and state_dict() works on it.  Anything
-    else (objects with non-dict state, functions, calls with arguments) is kept as inert data."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-        self._stub_args = (args, kwargs)
-
-    def __setstate__(self, state):
-        if isinstance(state, dict):
-            super().__setstate__(state)
-        else:
-            super().__init__()
-            self._stub_state = state
-
-    def forward(self, *args, **kwargs):
-        raise RuntimeError(f"{type(self).__module__}.{type(self).__qualname__} is a stub; it cannot run")
-
-
-_stub_classes = {}
-stubbed_names = []  # "module.Class" names replaced while loading (for the report)
-
-
-def _stub_class(module, name):
-    key = (module, name)
-    if key not in _stub_classes:
-        cls = type(name, (StubModule,), {"__module__": module, "__qualname__": name})
-        _stub_classes[key] = cls
-        stubbed_names.append(f"{module}.{name}")
-    return _stub_classes[key]
-
-
-class StubbingUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)  # protocol-2 names
-        if module == "builtins":
-            if name in _SAFE_BUILTINS:
-                return super().find_class(module, name)
-            raise pickle.UnpicklingError(f"refusing to load builtins.{name} from a checkpoint")
-        top = module.split(".")[0]
-        if top in _ALLOWED_MODULE_PREFIXES:
-            try:
-                return super().find_class(module, name)
-            except (ImportError, AttributeError):
-                pass  # e.g. a class from a newer torch: keep its data, not its behaviour
-        return _stub_class(module, name)
-
-
-# torch.load wants a "pickle module": it subclasses .Unpickler and (legacy format) calls .load.
-_stubbing_pickle = types.ModuleType("stubbing_pickle")
-_stubbing_pickle.__dict__.update({k: v for k, v in vars(pickle).items() if not k.startswith("__")})
-_stubbing_pickle.Unpickler = StubbingUnpickler
-_stubbing_pickle.load = lambda f, **kw: StubbingUnpickler(f, **kw).load()
-_stubbing_pickle.loads = lambda b, **kw: StubbingUnpickler(io.BytesIO(b), **kw).load()
-
-
-def _torch_load_stubbing(path):
-    """torch.load with the stubbing unpickler.  torch 1.13 (Debian 12) ignores its pickle_module
-    argument unless weights_only is set (it assigns the global `pickle` module instead), so the
-    module torch.serialization calls `pickle` is swapped for ours during the call."""
-    saved = torch.serialization.pickle
-    torch.serialization.pickle = _stubbing_pickle
-    try:
-        with warnings.catch_warnings():
-            # the legacy format stores each module's source and warns when it cannot compare a stub's
-            warnings.filterwarnings("ignore", message="Couldn't retrieve source code")
-            warnings.filterwarnings("ignore", category=torch.serialization.SourceChangeWarning)
-            return torch.load(path, map_location="cpu", pickle_module=_stubbing_pickle)
-    finally:
-        torch.serialization.pickle = saved
-
-
-def _find_attention_heads(module):
+def _find_attention_heads(root):
     """The head count of a pickled model object, if its attention modules recorded it."""
-    for sub in module.modules():
-        for attr in ("num_attention_heads", "num_heads"):
-            h = getattr(sub, attr, None)
-            if isinstance(h, int) and h > 0 and hasattr(sub, "query"):
-                return h
+    for _, mod in torchfile.iter_modules(root):
+        heads = _state_int(mod, "num_attention_heads") or _state_int(mod, "num_heads")
+        modules = mod.state.get("_modules")
+        if heads and isinstance(modules, dict) and "query" in modules:
+            return heads
     return None
 
 
-def _patch_stride_problem(module):
+def _patch_stride_problem(root):
     """The released code can also build an overlapping patch split (stride != kernel), which the
     shapes do not reveal; a pickled object does, so refuse it there."""
-    for name, sub in module.named_modules():
-        if name.endswith("patch_embeddings") and isinstance(sub, torch.nn.Conv2d):
-            if tuple(sub.stride) != tuple(sub.kernel_size):
-                return f"{name} has stride {tuple(sub.stride)} != kernel {tuple(sub.kernel_size)} (overlapping patches)"
+    for name, mod in torchfile.iter_modules(root):
+        if name.endswith("patch_embeddings") and mod.pickled_name.endswith(".Conv2d"):
+            stride, kernel = mod.state.get("stride"), mod.state.get("kernel_size")
+            if isinstance(stride, tuple) and isinstance(kernel, tuple) and stride != kernel and \
+                    all(type(v) is int for v in stride + kernel):
+                return f"{name} has stride {stride} != kernel {kernel} (overlapping patches)"
     return None
 
 
-def load_checkpoint(path):
-    """Returns (state dict: name -> tensor, notes: dict with 'kind', 'heads', 'stubbed', 'prefix').
+def _keys_shown(d):
+    """A dict's keys for a message: only string keys are shown (escaped, bounded), never str() of
+    another object."""
+    names = sorted(shown(k, 40) for k in d if type(k) is str)[:8]
+    others = sum(1 for k in d if type(k) is not str)
+    return ", ".join(names) + (f" and {others} non-string key(s)" if others else "")
+
+
+def load_checkpoint(ckpt, path):
+    """Returns (state dict: name -> TensorRef, notes: dict with 'kind', 'heads', 'prefix').
 
     Raises ConvertError for what cannot be a RAMS-Trans checkpoint."""
-    del stubbed_names[:]
-    try:
-        obj = _torch_load_stubbing(path)
-    except FileNotFoundError:
-        raise ConvertError(f"{path}: no such file")
-    except Exception as e:  # torch.load raises many kinds; any of them means "not readable"
-        raise ConvertError(f"{path}: not a readable torch.save checkpoint ({type(e).__name__}: {e})")
-
-    notes = {"kind": None, "heads": None, "stubbed": list(stubbed_names), "prefix": ""}
+    obj = ckpt.obj
+    notes = {"kind": None, "heads": None, "prefix": "", "format": ckpt.kind}
     path_taken = []
     for _ in range(4):  # a few levels of wrapping at most: {'model': DataParallel(model)} and alike
-        if isinstance(obj, torch.nn.Module):
+        if isinstance(obj, ModuleStub):
             problem = _patch_stride_problem(obj)
             if problem:
                 raise ConvertError(f"{path}: {problem}; libramstrans supports non-overlapping patches only")
             notes["heads"] = _find_attention_heads(obj)
-            notes["kind"] = "pickled model object (" + type(obj).__qualname__ + ")"
+            notes["kind"] = f"pickled model object ({obj.pickled_name}, read as inert data)"
             try:
-                obj = obj.state_dict()
-            except Exception as e:  # a stub restored from a state we cannot make sense of
-                raise ConvertError(f"{path}: cannot list the parameters of the pickled "
-                                   f"{type(obj).__module__}.{type(obj).__qualname__} ({type(e).__name__}: {e})")
+                obj = torchfile.module_tensors(obj)
+            except CheckpointError as e:
+                raise ConvertError(f"{path}: {e}")
             break
         if isinstance(obj, dict):
-            tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+            tensors = {k: v for k, v in obj.items() if type(k) is str and isinstance(v, TensorRef)}
             if tensors and len(tensors) >= len(obj) // 2:
                 notes["kind"] = "state dict"
                 break
@@ -185,8 +109,8 @@ def load_checkpoint(path):
                     obj = obj[key]
                     break
             else:
-                keys = ", ".join(sorted(map(str, obj.keys()))[:8])
-                raise ConvertError(f"{path}: a dict with neither tensors nor 'state_dict'/'model' (keys: {keys})")
+                raise ConvertError(f"{path}: a dict with neither tensors nor 'state_dict'/'model' "
+                                   f"(keys: {_keys_shown(obj)})")
             continue
         raise ConvertError(f"{path}: holds a {type(obj).__name__}, not a model, a state dict or a dict holding one")
     else:
@@ -194,7 +118,7 @@ def load_checkpoint(path):
     if path_taken:
         notes["kind"] += " under " + "".join(f"['{k}']" for k in path_taken)
 
-    sd = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    sd = {k: v for k, v in obj.items() if type(k) is str and isinstance(v, TensorRef)}
     # DataParallel (possibly nested) prefixes every name with 'module.'.
     while sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
@@ -236,7 +160,7 @@ def expected_shapes(cfg):
 
 def _shape(sd, name):
     if name not in sd:
-        sample = ", ".join(sorted(sd)[:5])
+        sample = ", ".join(shown(k, 60) for k in sorted(sd)[:5])
         hint = ""
         if name.endswith("cls_token2") or (name.endswith("cls_token1") and any(k.endswith("cls_token") for k in sd)):
             hint = " (it has one CLS token: a plain ViT or the released baseline, not RAMS-Trans's two-CLS model)"
@@ -288,8 +212,9 @@ def infer_config(sd, num_heads=None, alpha=1.2, heads_hint=None):
     return cfg, source
 
 
-def select_tensors(sd, cfg):
-    """Checks every needed tensor's presence, shape and values.  Returns (tensors, ignored names)."""
+def select_tensors(sd, cfg, ckpt):
+    """Checks every needed tensor's presence, shape and values, and reads it from the checkpoint.
+    Returns (tensors as float32 arrays, ignored names)."""
     shapes = expected_shapes(cfg)
     out = {}
     for name, shape in shapes.items():
@@ -300,11 +225,14 @@ def select_tensors(sd, cfg):
         t = sd[name]
         if not t.is_floating_point():
             raise ConvertError(f"tensor '{name}' has dtype {t.dtype}, expected a floating-point type")
-        a = t.detach().to(torch.float32).contiguous().numpy()
+        try:
+            a = ckpt.to_float32(t)
+        except CheckpointError as e:
+            raise ConvertError(f"tensor '{name}': {e}")
         if not np.isfinite(a).all():
             raise ConvertError(f"tensor '{name}' holds NaN or infinite values")
         out[name] = a
-    ignored = sorted(set(sd) - set(shapes))
+    ignored = sorted(shown(k, 100) for k in set(sd) - set(shapes))
     return out, ignored
 
 
@@ -323,9 +251,16 @@ def read_labels(path, num_classes):
 
 def convert(input_path, output_path, num_heads=None, alpha=1.2, labels_path=None, dtype="f32",
             default_mode="fused", log=print):
-    sd, notes = load_checkpoint(input_path)
-    cfg, heads_source = infer_config(sd, num_heads=num_heads, alpha=alpha, heads_hint=notes["heads"])
-    tensors, ignored = select_tensors(sd, cfg)
+    try:
+        ckpt = torchfile.Checkpoint(input_path)
+    except FileNotFoundError:
+        raise ConvertError(f"{input_path}: no such file")
+    except CheckpointError as e:
+        raise ConvertError(f"{input_path}: {e}")
+    with ckpt:
+        sd, notes = load_checkpoint(ckpt, input_path)
+        cfg, heads_source = infer_config(sd, num_heads=num_heads, alpha=alpha, heads_hint=notes["heads"])
+        tensors, ignored = select_tensors(sd, cfg, ckpt)
     labels = read_labels(labels_path, cfg.num_classes) if labels_path else None
     if dtype == "f16":
         big = [n for n, a in tensors.items() if np.abs(a).max() > 65504]
@@ -336,15 +271,14 @@ def convert(input_path, output_path, num_heads=None, alpha=1.2, labels_path=None
     model_file.write(tmp, tensors, meta, dtype=dtype)
     os.replace(tmp, output_path)  # never leave a half-written model under the final name
 
-    log(f"{input_path}: {notes['kind']}" + (f", names prefixed '{notes['prefix']}'" if notes["prefix"] else ""))
-    if notes["stubbed"]:
-        log(f"  classes not installed, loaded as stubs: {', '.join(notes['stubbed'])}")
+    log(f"{input_path}: {notes['kind']} ({notes['format']} format)"
+        + (f", names prefixed '{notes['prefix']}'" if notes["prefix"] else ""))
     log(f"  image {cfg.image_size}, patch {cfg.patch_size} (grid {cfg.grid}), hidden {cfg.hidden_size}, "
         f"heads {cfg.num_heads} ({heads_source}), layers {cfg.num_layers}, mlp {cfg.mlp_size}, "
         f"classes {cfg.num_classes}, alpha {cfg.alpha}, default mode {default_mode}")
     if ignored:
-        shown = ", ".join(ignored[:10]) + (f", ... ({len(ignored)} in all)" if len(ignored) > 10 else "")
-        log(f"  ignored {len(ignored)} tensor(s) inference does not use: {shown}")
+        listed = ", ".join(ignored[:10]) + (f", ... ({len(ignored)} in all)" if len(ignored) > 10 else "")
+        log(f"  ignored {len(ignored)} tensor(s) inference does not use: {listed}")
     log(f"  wrote {output_path}: {len(tensors)} tensors, {dtype}, {os.path.getsize(output_path)} bytes")
     return cfg
 
@@ -363,10 +297,14 @@ def main(argv=None):
         convert(args.input, args.output, num_heads=args.num_heads, alpha=args.alpha, labels_path=args.labels,
                 dtype=args.dtype, default_mode=args.default_mode)
     except (ConvertError, OSError, UnicodeDecodeError) as e:
-        print(f"convert.py: error: {e}", file=sys.stderr)
+        msg = " ".join(str(e).split())  # one line, whatever the message held
+        if not msg.startswith(args.input) and not (args.labels and msg.startswith(args.labels)):
+            msg = f"{args.input}: {msg}"
+        print(f"convert.py: error: {msg}", file=sys.stderr)
         return 1
-    except Exception as e:  # anything else a strange checkpoint provokes: still one line, still exit 1
-        print(f"convert.py: error: {args.input}: cannot convert ({type(e).__name__}: {e})", file=sys.stderr)
+    except Exception as e:  # anything else a strange checkpoint provokes: still one line, still exit 1.
+        # Only the exception's type is shown: its text could hold the repr of an object from the file.
+        print(f"convert.py: error: {args.input}: cannot convert ({type(e).__name__})", file=sys.stderr)
         return 1
     return 0
 

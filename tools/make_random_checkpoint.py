@@ -177,18 +177,25 @@ def extra_tensors(cfg):
             "transformer.encoder.part_layer.attn.query.bias": torch.randn(D, generator=g)}
 
 
-def save(model, cfg, out, style, extra=False):
+STYLES = ("state_dict", "module", "wrapped", "wrapped_model", "pickled", "pickled_dp")
+
+
+def save(model, cfg, out, style, extra=False, legacy=False, protocol=2):
+    """legacy: torch's pre-1.6 stream format instead of the zip archive; protocol: the pickle protocol."""
+    def torch_save(obj, path):
+        torch.save(obj, path, _use_new_zipfile_serialization=not legacy, pickle_protocol=protocol)
+
     sd = model.state_dict()
     if extra:
         sd.update(extra_tensors(cfg))
     if style == "state_dict":
-        torch.save(sd, out)
+        torch_save(sd, out)
     elif style == "module":
-        torch.save({"module." + k: v for k, v in sd.items()}, out)
+        torch_save({"module." + k: v for k, v in sd.items()}, out)
     elif style == "wrapped":
-        torch.save({"state_dict": sd, "epoch": 7, "best_acc": 0.5, "optimizer": {"lr": 0.03}}, out)
+        torch_save({"state_dict": sd, "epoch": 7, "best_acc": 0.5, "optimizer": {"lr": 0.03}}, out)
     elif style == "wrapped_model":
-        torch.save({"model": sd}, out)
+        torch_save({"model": sd}, out)
     elif style in ("pickled", "pickled_dp"):
         obj = VisionTransformer(cfg)
         if extra:
@@ -202,7 +209,7 @@ def save(model, cfg, out, style, extra=False):
             obj = nn.DataParallel(obj)
         sys.modules["model_rams"] = released  # pickle records classes by module + name
         try:
-            torch.save(obj, out)
+            torch_save(obj, out)
         finally:
             del sys.modules["model_rams"]
     else:
@@ -214,7 +221,7 @@ def main(argv=None):
     ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--style", default="state_dict",
-                    choices=["state_dict", "module", "wrapped", "wrapped_model", "pickled", "pickled_dp"])
+                    choices=STYLES)
     ap.add_argument("--init", choices=["released", "sharp"], default="sharp")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--extra", action="store_true", help="add tensors inference does not use")

@@ -20,6 +20,38 @@ import numpy as np
 
 FORMAT_VERSION = "1"
 
+class Config:
+    """Architecture and DPPM settings of one model (what the model file's metadata stores)."""
+
+    def __init__(self, image_size=448, patch_size=16, hidden_size=768, num_heads=12, num_layers=12,
+                 mlp_size=3072, num_classes=200, ln_eps=1e-6, alpha=1.2):
+        assert image_size % patch_size == 0, "image_size must be a multiple of patch_size"
+        assert hidden_size % num_heads == 0, "hidden_size must be a multiple of num_heads"
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.num_layers = num_layers
+        self.mlp_size = mlp_size
+        self.num_classes = num_classes
+        self.ln_eps = ln_eps
+        self.alpha = alpha
+
+    @property
+    def grid(self):
+        return self.image_size // self.patch_size
+
+    @property
+    def num_tokens(self):
+        return self.grid * self.grid + 2
+
+    def as_dict(self):
+        return dict(image_size=self.image_size, patch_size=self.patch_size,
+                    hidden_size=self.hidden_size, num_heads=self.num_heads,
+                    num_layers=self.num_layers, mlp_size=self.mlp_size,
+                    num_classes=self.num_classes, ln_eps=self.ln_eps, alpha=self.alpha)
+
+
 DTYPES = {"f32": ("F32", np.float32), "f16": ("F16", np.float16)}
 # bf16 has no numpy dtype: it is written from float32 by keeping the top 16 bits (round to nearest even).
 
@@ -109,7 +141,6 @@ def read(path):
 
 def load_config(meta):
     """Config from a model file's metadata."""
-    from ramstrans_torch import Config
     c = json.loads(meta["ramstrans.config"])
     return Config(image_size=c["image_size"], patch_size=c["patch_size"], hidden_size=c["hidden_size"],
                   num_heads=c["num_heads"], num_layers=c["num_layers"], mlp_size=c["mlp_size"],

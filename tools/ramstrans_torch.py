@@ -13,37 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class Config:
-    """Architecture and DPPM settings of one model (what the model file's metadata stores)."""
-
-    def __init__(self, image_size=448, patch_size=16, hidden_size=768, num_heads=12, num_layers=12,
-                 mlp_size=3072, num_classes=200, ln_eps=1e-6, alpha=1.2):
-        assert image_size % patch_size == 0, "image_size must be a multiple of patch_size"
-        assert hidden_size % num_heads == 0, "hidden_size must be a multiple of num_heads"
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.hidden_size = hidden_size
-        self.num_heads = num_heads
-        self.num_layers = num_layers
-        self.mlp_size = mlp_size
-        self.num_classes = num_classes
-        self.ln_eps = ln_eps
-        self.alpha = alpha
-
-    @property
-    def grid(self):
-        return self.image_size // self.patch_size
-
-    @property
-    def num_tokens(self):
-        return self.grid * self.grid + 2
-
-    def as_dict(self):
-        return dict(image_size=self.image_size, patch_size=self.patch_size,
-                    hidden_size=self.hidden_size, num_heads=self.num_heads,
-                    num_layers=self.num_layers, mlp_size=self.mlp_size,
-                    num_classes=self.num_classes, ln_eps=self.ln_eps, alpha=self.alpha)
+from model_file import Config  # noqa: F401  (re-exported: the architecture, torch-free)
 
 
 class Embeddings(nn.Module):
