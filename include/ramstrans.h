@@ -5,6 +5,11 @@
  * Each thread that classifies owns a context: the scratch memory of one forward pass and the
  * storage of its last result.  Nothing in the library prints or exits; every function returns a
  * status, and rams_last_error() gives a one-line message for the calling thread's last failure.
+ * A NULL pointer where a function wants one (an `out` above all) is RAMS_ERR_INVALID_ARGUMENT,
+ * never a crash.
+ *
+ * Lifetime: the model must outlive its contexts.  Free every context made from a model before
+ * the model; rams_model_free on a model with live contexts frees nothing and fails.
  *
  *   rams_model *m;  rams_context *ctx;  rams_result r;
  *   rams_model_params mp = rams_model_default_params();
@@ -76,6 +81,8 @@ typedef enum {
 } rams_mode;
 
 RAMS_API const char *rams_mode_name(rams_mode mode);      /* "scale1", ...; "default" for 0   */
+/* "scale1", "scale2", "fused" or "default" to *out; anything else (or NULL) is
+ * RAMS_ERR_INVALID_ARGUMENT and leaves *out alone. */
 RAMS_API rams_status rams_mode_parse(const char *name, rams_mode *out);
 
 typedef struct {
@@ -88,7 +95,14 @@ RAMS_API rams_model_params rams_model_default_params(void);
 /* Loads and validates a model file.  path NULL: the default model (rams_default_model_path()). */
 RAMS_API rams_status rams_model_load(const char *path, const rams_model_params *params,
                                      rams_model **out);
-RAMS_API void rams_model_free(rams_model *model);
+
+/* Frees a model (NULL: nothing, RAMS_OK).  The model must outlive its contexts: the model counts
+ * the contexts made from it that are not yet freed (atomically, so contexts may come and go in
+ * several threads), and while any is alive this frees nothing and returns
+ * RAMS_ERR_INVALID_ARGUMENT ("... still alive; free them first").  The model then stays valid:
+ * free the contexts, then call rams_model_free again.  Freeing a model while another thread
+ * creates a context from it is a race the library cannot catch. */
+RAMS_API rams_status rams_model_free(rams_model *model);
 
 /* Where rams_model_load(NULL, ...) looks: $RAMSTRANS_MODEL if set, else
  * <the directory of the library or program holding libramstrans>/../share/ramstrans/models/,
@@ -133,7 +147,8 @@ typedef struct {
 
 RAMS_API rams_context_params rams_context_default_params(void);
 
-/* params NULL: the defaults. */
+/* params NULL: the defaults.  The context uses the model until rams_context_free: free it before
+ * the model (rams_model_free refuses while it lives). */
 RAMS_API rams_status rams_context_create(const rams_model *model, const rams_context_params *params,
                                          rams_context **out);
 RAMS_API void rams_context_free(rams_context *ctx);
@@ -143,7 +158,8 @@ typedef struct {
     int top_k;             /* predictions in rams_result.top (default 5, clipped to classes)    */
     int want_rollout;      /* fill rams_result.rollout and .mask (G x G)                         */
     int want_crop;         /* fill rams_result.crop (the zoomed scale-2 input, 3 x S x S)        */
-    size_t max_pixels;     /* images above this many pixels are refused (default 100 000 000)   */
+    size_t max_pixels;     /* images above this many pixels are refused (RAMS_ERR_LIMIT); 0 = the
+                            * library default, 100 000 000, in every call (classify_file, _rgb) */
 } rams_run_params;
 
 RAMS_API rams_run_params rams_run_default_params(void);

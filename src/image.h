@@ -18,10 +18,14 @@ typedef struct {
     uint8_t *rgb;
 } rams_image;
 
+/* The pixel limit of rams_run_default_params(), also what max_pixels = 0 means everywhere. */
+#define RAMS_DEFAULT_MAX_PIXELS ((size_t)100000000)
+
 /* Decodes a JPEG or PNG to RGB exactly as PIL's Image.open(f).convert('RGB') does (alpha dropped,
  * grayscale replicated, palette expanded, 16-bit reduced as PIL does, CMYK/YCCK converted).
- * `name` is used in error messages.  Images above max_pixels are refused before any large
- * allocation.  Corrupt or truncated data is an error (RAMS_ERR_FORMAT), never a half image. */
+ * `name` is used in error messages.  Images above max_pixels (0: RAMS_DEFAULT_MAX_PIXELS) are
+ * refused before any large allocation.  Corrupt or truncated data is an error (RAMS_ERR_FORMAT),
+ * never a half image. */
 rams_status rams_image_decode(const uint8_t *data, size_t size, const char *name, size_t max_pixels,
                               rams_image *out);
 void rams_image_free(rams_image *img);

@@ -28,8 +28,6 @@
 
 #include "error.h"
 
-#define RAMS_DEFAULT_MAX_PIXELS ((size_t)100000000)
-
 rams_file_kind rams_sniff(const uint8_t *data, size_t size)
 {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};

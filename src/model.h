@@ -1,8 +1,10 @@
 /* The loaded model: configuration, weights (pointers into the mapped file where possible),
- * preprocessing and labels.  Read-only after rams_model_load, so any number of threads share it. */
+ * preprocessing and labels.  Read-only after rams_model_load, so any number of threads share it
+ * (but for the atomic count of the contexts made from it). */
 #ifndef RAMS_MODEL_H
 #define RAMS_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "ramstrans.h"
@@ -70,6 +72,7 @@ struct rams_model {
     int file_is_mapped;
     struct rams_prefault *prefault; /* maps the weights' pages in the background after loading */
     float *converted;      /* f16 / bf16 / unaligned tensors as f32, one allocation */
+    atomic_int contexts;   /* live contexts made from it: rams_model_free refuses while > 0 */
 };
 
 /* model_file.c: parses and validates the file at path into m (cfg, weights, preprocess, labels).

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ const char *rams_mode_name(rams_mode mode)
 
 rams_status rams_mode_parse(const char *name, rams_mode *out)
 {
+    rams_clear_error();
+    if (!out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_mode_parse: out is NULL");
     for (int i = 0; name && i < 4; i++)
         if (!strcmp(name, mode_names[i])) {
             *out = (rams_mode)i;
@@ -101,26 +104,38 @@ rams_status rams_model_load(const char *path, const rams_model_params *params, r
     rams_model_params defaults = rams_model_default_params();
     rams_model *m = calloc(1, sizeof *m);
     if (!m) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", path);
+    atomic_init(&m->contexts, 0);
     rams_status st = rams_model_file_parse(path, params ? params : &defaults, m);
     if (st != RAMS_OK) {
-        rams_model_free(m);
+        rams_model_file_release(m);
+        free(m);
         return st;
     }
     *out = m;
     return RAMS_OK;
 }
 
-void rams_model_free(rams_model *model)
+/* Contexts point into the model (weights, labels, configuration): freeing it under them would
+ * leave every later run reading freed memory, so the model stays until they are gone. */
+rams_status rams_model_free(rams_model *model)
 {
-    if (!model) return;
+    rams_clear_error();
+    if (!model) return RAMS_OK;
+    int live = atomic_load(&model->contexts);
+    if (live > 0)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT,
+                         "rams_model_free: %d context%s made from this model %s still alive; free %s first (the model was not freed)",
+                         live, live == 1 ? "" : "s", live == 1 ? "is" : "are", live == 1 ? "it" : "them");
     rams_model_file_release(model);
     free(model);
+    return RAMS_OK;
 }
 
 rams_status rams_model_get_info(const rams_model *m, rams_model_info *out)
 {
     rams_clear_error();
-    if (!m || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_get_info: NULL argument");
+    const char *null = !m ? "model" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_get_info: %s is NULL", null);
     const rams_config *c = &m->cfg;
     *out = (rams_model_info){
         .image_size = c->image_size, .patch_size = c->patch_size, .grid = c->grid,
@@ -161,6 +176,7 @@ struct rams_context {
 void rams_context_free(rams_context *ctx)
 {
     if (!ctx) return;
+    if (ctx->model) atomic_fetch_sub(&((rams_model *)ctx->model)->contexts, 1);
     rams_encoder_state_free(&ctx->enc);
     rams_pool_free(ctx->pool);
     rams_big_free(ctx->maps, ctx->big_bytes);
@@ -182,7 +198,8 @@ rams_context_params rams_context_default_params(void)
 rams_status rams_context_create(const rams_model *model, const rams_context_params *params, rams_context **out)
 {
     rams_clear_error();
-    if (!model || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_create: NULL argument");
+    const char *null = !model ? "model" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_create: %s is NULL", null);
     *out = NULL;
     rams_context_params defaults = rams_context_default_params();
     if (!params) params = &defaults;
@@ -202,7 +219,10 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
                          threads, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
     rams_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context");
+    /* Counted from here on: rams_context_free, also on the failures below, uncounts it.  (The
+     * model is const to its users; the count is the one field that changes, atomically.) */
     ctx->model = model;
+    atomic_fetch_add(&((rams_model *)model)->contexts, 1);
     rams_status st = rams_pool_create(threads, &ctx->pool);
     if (st == RAMS_OK) st = rams_encoder_state_init(&ctx->enc, c, ctx->pool);
     if (st != RAMS_OK) {
@@ -246,7 +266,7 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
 rams_run_params rams_run_default_params(void)
 {
     rams_run_params p = {.mode = RAMS_MODE_DEFAULT, .top_k = 5, .want_rollout = 0, .want_crop = 0,
-                         .max_pixels = 100000000};
+                         .max_pixels = RAMS_DEFAULT_MAX_PIXELS};
     return p;
 }
 
@@ -287,7 +307,8 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
                                  const rams_run_params *params, rams_result *out)
 {
     rams_clear_error();
-    if (!ctx || !chw || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_tensor: NULL argument");
+    const char *null = !ctx ? "ctx" : !chw ? "chw" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_tensor: %s is NULL", null);
     const rams_model *m = ctx->model;
     const rams_config *c = &m->cfg;
     rams_run_params defaults = rams_run_default_params();
@@ -406,7 +427,8 @@ static rams_status classify_image(rams_context *ctx, const uint8_t *rgb, int wid
 rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_run_params *params, rams_result *out)
 {
     rams_clear_error();
-    if (!ctx || !path || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_file: NULL argument");
+    const char *null = !ctx ? "ctx" : !path ? "path" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_file: %s is NULL", null);
     rams_run_params defaults = rams_run_default_params();
     if (!params) params = &defaults;
     /* Compressed images are far smaller than their pixels; 1 GiB bounds any sane input file. */
@@ -437,13 +459,16 @@ rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, 
                               const rams_run_params *params, rams_result *out)
 {
     rams_clear_error();
-    if (!ctx || !rgb || !out) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: NULL argument");
+    const char *null = !ctx ? "ctx" : !rgb ? "rgb" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: %s is NULL", null);
     if (width <= 0 || height <= 0 || stride < (size_t)width * 3)
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: bad size %dx%d (stride %zu)", width, height, stride);
     rams_run_params defaults = rams_run_default_params();
     if (!params) params = &defaults;
-    if ((double)width * height > (double)params->max_pixels)
-        return rams_fail(RAMS_ERR_LIMIT, "image of %dx%d pixels is above the limit of %zu", width, height, params->max_pixels);
+    /* 0 = the default, as in rams_classify_file (rams_image_decode). */
+    size_t max_pixels = params->max_pixels ? params->max_pixels : RAMS_DEFAULT_MAX_PIXELS;
+    if ((double)width * height > (double)max_pixels)
+        return rams_fail(RAMS_ERR_LIMIT, "image of %dx%d pixels is above the limit of %zu", width, height, max_pixels);
     return classify_image(ctx, rgb, width, height, stride, "image", params, out);
 }
 
@@ -458,7 +483,9 @@ const char *rams_stage_name(rams_stage stage)
 
 rams_status rams_context_stage_seconds(const rams_context *ctx, double seconds[RAMS_STAGE_COUNT])
 {
-    if (!ctx || !seconds) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_stage_seconds: NULL argument");
+    rams_clear_error();
+    const char *null = !ctx ? "ctx" : !seconds ? "seconds" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_stage_seconds: %s is NULL", null);
     memcpy(seconds, ctx->stage_seconds, sizeof ctx->stage_seconds);
     return RAMS_OK;
 }
