@@ -36,9 +36,13 @@ typedef struct {
 } cli_list;
 
 /* Appends an argument: a file as it is (whatever its name; content decides), a directory
- * expanded recursively in sorted order to the images and .npy files inside it.  A path that
- * does not exist is kept, so that it fails later with the library's message in its place in
- * the output.  Returns 0, or -1 when out of memory. */
+ * expanded recursively in sorted order to the images and .npy files inside it.  The walk of one
+ * argument enters each directory once and lists each file once, by (st_dev, st_ino): symlinks
+ * are followed, but one back to a directory already met (".", a parent) is skipped, and a file
+ * reached by several paths (symlinks, hard links) keeps the first in sorted depth-first order.
+ * Arguments are walked independently (a directory given twice is listed twice, as a file
+ * given twice is).  A path that does not exist is kept, so that it fails later with the
+ * library's message in its place in the output.  Returns 0, or -1 when out of memory. */
 int cli_list_add_argument(cli_list *list, const char *path);
 int cli_list_push(cli_list *list, const char *path);
 void cli_list_free(cli_list *list);

@@ -102,10 +102,57 @@ static int compare_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Directories deeper than this are not entered (a symlink loop ends here, not in a crash). */
+/* The files and directories one walk has met, by (st_dev, st_ino): an open-addressing hash set.
+ * A symlink to a directory already entered (".", a parent) would otherwise walk it again, and
+ * two such links in one directory fan out exponentially. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    int used;
+} cli_file_id;
+
+typedef struct {
+    cli_file_id *slots;
+    size_t count, capacity; /* capacity: 0 or a power of two, at most half full */
+} cli_id_set;
+
+static size_t id_hash(dev_t dev, ino_t ino) {
+    uint64_t h = (uint64_t)ino ^ ((uint64_t)dev * 0x9e3779b97f4a7c15u);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    return (size_t)h;
+}
+
+/* 1 when (dev, ino) is new (and now recorded), 0 when it was met before, -1 when out of memory. */
+static int id_set_add(cli_id_set *set, dev_t dev, ino_t ino) {
+    if (2 * (set->count + 1) > set->capacity) {
+        size_t cap = set->capacity ? 2 * set->capacity : 256;
+        cli_file_id *slots = calloc(cap, sizeof *slots);
+        if (!slots) return -1;
+        for (size_t i = 0; i < set->capacity; i++) {
+            if (!set->slots[i].used) continue;
+            size_t j = id_hash(set->slots[i].dev, set->slots[i].ino) & (cap - 1);
+            while (slots[j].used) j = (j + 1) & (cap - 1);
+            slots[j] = set->slots[i];
+        }
+        free(set->slots);
+        set->slots = slots;
+        set->capacity = cap;
+    }
+    size_t j = id_hash(dev, ino) & (set->capacity - 1);
+    for (; set->slots[j].used; j = (j + 1) & (set->capacity - 1))
+        if (set->slots[j].dev == dev && set->slots[j].ino == ino) return 0;
+    set->slots[j] = (cli_file_id){dev, ino, 1};
+    set->count++;
+    return 1;
+}
+
+/* Directories deeper than this are not entered (a very deep tree ends here, not in a crash;
+ * loops are cut by the id set before). */
 #define CLI_MAX_DEPTH 64
 
-static int add_directory(cli_list *list, const char *dir, int depth) {
+static int add_directory(cli_list *list, const char *dir, int depth, cli_id_set *seen) {
     if (depth > CLI_MAX_DEPTH) {
         cli_report(dir, "directory nesting too deep (symlink loop?); skipped");
         return 0;
@@ -132,10 +179,15 @@ static int add_directory(cli_list *list, const char *dir, int depth) {
         if (!full) { rc = -1; break; }
         snprintf(full, len, "%.*s/%s", (int)dirlen, dir, names.paths[i]);
         struct stat st;
-        if (stat(full, &st) == 0) {
-            if (S_ISDIR(st.st_mode))
-                rc = add_directory(list, full, depth + 1);
-            else if (S_ISREG(st.st_mode) && cli_is_input_file(full))
+        if (stat(full, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+            /* Each directory entered once, each file listed once: the first path in sorted
+             * depth-first order wins, and a symlink back to a directory met before is skipped. */
+            int fresh = id_set_add(seen, st.st_dev, st.st_ino);
+            if (fresh < 0)
+                rc = -1;
+            else if (fresh && S_ISDIR(st.st_mode))
+                rc = add_directory(list, full, depth + 1, seen);
+            else if (fresh && cli_is_input_file(full))
                 rc = cli_list_push(list, full);
         }
         free(full);
@@ -146,7 +198,12 @@ static int add_directory(cli_list *list, const char *dir, int depth) {
 
 int cli_list_add_argument(cli_list *list, const char *path) {
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return add_directory(list, path, 0);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        cli_id_set seen = {0};
+        int rc = id_set_add(&seen, st.st_dev, st.st_ino) < 0 ? -1 : add_directory(list, path, 0, &seen);
+        free(seen.slots);
+        return rc;
+    }
     return cli_list_push(list, path);
 }
 

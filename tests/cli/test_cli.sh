@@ -113,6 +113,29 @@ expect "its files, recursively and sorted" $CHECK lines "$TMP/out" "$TMP/tree/a/
 mkdir -p "$TMP/empty"
 run "a directory without inputs" 1 "$RAMSCLI" classify --model "$MODEL" "$TMP/empty"
 
+# Symlink loops: each directory is entered once and each file classified once, by device and
+# inode (two self-links once fanned out forever; one classified the same image 41 times).
+mkdir -p "$TMP/selfloop"
+cp "$INPUT" "$TMP/selfloop/img.npy"
+ln -s . "$TMP/selfloop/s1"
+ln -s . "$TMP/selfloop/s2"
+run "a directory with two self-symlinks" 0 timeout 60 "$RAMSCLI" classify --model "$MODEL" --json "$TMP/selfloop"
+expect "one line for its one file" $CHECK lines "$TMP/out" "$TMP/selfloop/img.npy"
+mkdir -p "$TMP/uploop/sub/deeper"
+cp "$INPUT" "$TMP/uploop/a.npy"
+cp "$INPUT" "$TMP/uploop/sub/b.npy"
+ln -s .. "$TMP/uploop/sub/up"
+ln -s ../.. "$TMP/uploop/sub/deeper/top"
+run "a directory with symlinks to its parents" 0 timeout 60 "$RAMSCLI" classify --model "$MODEL" --json "$TMP/uploop"
+expect "one line per file" $CHECK lines "$TMP/out" "$TMP/uploop/a.npy" "$TMP/uploop/sub/b.npy"
+# One file by three paths (a directory link, a file link, its own): the first in sorted order.
+mkdir -p "$TMP/aliases/real"
+cp "$INPUT" "$TMP/aliases/real/x.npy"
+ln -s real "$TMP/aliases/alias"
+ln -s real/x.npy "$TMP/aliases/link.npy"
+run "a file reached by three paths" 0 timeout 60 "$RAMSCLI" classify --model "$MODEL" --json "$TMP/aliases"
+expect "is classified once, under its first path" $CHECK lines "$TMP/out" "$TMP/aliases/alias/x.npy"
+
 # Threads: the same lines in the same order as one thread.
 files=()
 for i in 1 2 3 4 5 6 7; do
