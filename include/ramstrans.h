@@ -40,11 +40,11 @@ extern "C" {
 
 /* ---- Version ------------------------------------------------------------------------------ */
 #define RAMSTRANS_VERSION_MAJOR 0
-#define RAMSTRANS_VERSION_MINOR 1
+#define RAMSTRANS_VERSION_MINOR 2
 #define RAMSTRANS_VERSION_PATCH 0
 #define RAMSTRANS_VERSION_NUMBER \
     (RAMSTRANS_VERSION_MAJOR * 10000 + RAMSTRANS_VERSION_MINOR * 100 + RAMSTRANS_VERSION_PATCH)
-#define RAMSTRANS_VERSION_STRING "0.1.0"
+#define RAMSTRANS_VERSION_STRING "0.2.0"
 
 /* The version of the library actually linked (compare with RAMSTRANS_VERSION_NUMBER). */
 RAMS_API unsigned rams_version_number(void);
@@ -70,6 +70,15 @@ RAMS_API const char *rams_status_name(rams_status status);
  * file and the problem.  Valid until the thread's next library call. */
 RAMS_API const char *rams_last_error(void);
 
+/* ---- Structs that grow --------------------------------------------------------------------- *
+ * Every params struct starts with `size`, and rams_run_params also carries `result_size`.  The
+ * *_default_params() functions are inline, so they record the sizes of the structs as declared by
+ * the header the caller was compiled with; the library reads only the params fields and writes
+ * only the rams_result fields within those sizes (and zeroes result bytes it does not know).  New
+ * fields are only ever added at the end, so a binary built against an older 0.2+ header keeps
+ * working with a newer library.  Always start from *_default_params(); a NULL params argument
+ * means the defaults with the 0.2 result layout.  (0.1's structs had no size: see README.) */
+
 /* ---- Model -------------------------------------------------------------------------------- */
 typedef struct rams_model rams_model;
 
@@ -86,11 +95,18 @@ RAMS_API const char *rams_mode_name(rams_mode mode);      /* "scale1", ...; "def
 RAMS_API rams_status rams_mode_parse(const char *name, rams_mode *out);
 
 typedef struct {
+    size_t size;           /* sizeof(rams_model_params), set by rams_model_default_params()     */
     int use_mmap;          /* 1 (default): map the file; f32 weights are used in place          */
     size_t max_file_bytes; /* refuse larger model files; 0 = no limit (default 16 GiB)         */
 } rams_model_params;
 
-RAMS_API rams_model_params rams_model_default_params(void);
+/* Fills the defaults of the fields within `size` bytes (size included). */
+RAMS_API void rams_model_params_init(rams_model_params *params, size_t size);
+static inline rams_model_params rams_model_default_params(void) {
+    rams_model_params p;
+    rams_model_params_init(&p, sizeof p);
+    return p;
+}
 
 /* Loads and validates a model file.  path NULL: the default model (rams_default_model_path()). */
 RAMS_API rams_status rams_model_load(const char *path, const rams_model_params *params,
@@ -139,13 +155,19 @@ typedef struct rams_context rams_context;
 /* A context holds the scratch memory of one run and the threads that run it; it may be reused for
  * any number of runs, but by one caller at a time.  Many contexts may share one model. */
 typedef struct {
+    size_t size;   /* sizeof(rams_context_params), set by rams_context_default_params()          */
     int threads;   /* threads one run uses, the caller's included; 0 (default) = the online CPUs.
                     * Several contexts working at once should share the cores between them (e.g.
                     * one thread each).  libramstrans parallelises its own loops and GEMMs, so it
                     * sets OpenBLAS to one thread (openblas_set_num_threads(1)), process-wide. */
 } rams_context_params;
 
-RAMS_API rams_context_params rams_context_default_params(void);
+RAMS_API void rams_context_params_init(rams_context_params *params, size_t size);
+static inline rams_context_params rams_context_default_params(void) {
+    rams_context_params p;
+    rams_context_params_init(&p, sizeof p);
+    return p;
+}
 
 /* params NULL: the defaults.  The context uses the model until rams_context_free: free it before
  * the model (rams_model_free refuses while it lives). */
@@ -154,15 +176,21 @@ RAMS_API rams_status rams_context_create(const rams_model *model, const rams_con
 RAMS_API void rams_context_free(rams_context *ctx);
 
 typedef struct {
+    size_t size;           /* sizeof(rams_run_params), set by rams_run_default_params()         */
+    size_t result_size;    /* sizeof(rams_result) likewise: the library writes no further       */
     rams_mode mode;        /* RAMS_MODE_DEFAULT: the model's                                    */
     int top_k;             /* predictions in rams_result.top (default 5, clipped to classes)    */
     int want_rollout;      /* fill rams_result.rollout and .mask (G x G)                         */
     int want_crop;         /* fill rams_result.crop (the zoomed scale-2 input, 3 x S x S)        */
     size_t max_pixels;     /* images above this many pixels are refused (RAMS_ERR_LIMIT); 0 = the
                             * library default, 100 000 000, in every call (classify_file, _rgb) */
+    int want_image;        /* fill rams_result.image_rgb (the decoded photo; classify_file/_rgb) */
+    int want_input;        /* fill rams_result.input (the preprocessed 3 x S x S tensor)         */
 } rams_run_params;
 
-RAMS_API rams_run_params rams_run_default_params(void);
+/* Fills the defaults of the fields within `size` bytes; records result_size. */
+RAMS_API void rams_run_params_init(rams_run_params *params, size_t size, size_t result_size);
+/* rams_run_default_params() follows rams_result, whose size it records. */
 
 typedef struct {
     int index;
@@ -196,7 +224,24 @@ typedef struct {
     const unsigned char *mask;   /* G*G: 1 thresholded, 2 in the kept component, else 0          */
     float threshold;             /* alpha * mean(p)                                             */
     const float *crop;           /* 3*S*S zoomed crop, if want_crop and DPPM ran                 */
+    /* Per scale, whatever the mode (the probabilities are what `fused` averages, SPEC 3): */
+    const float *probs_scale1;             /* num_classes softmax of logits_scale1              */
+    const float *probs_scale2;             /* num_classes, NULL when no second pass ran         */
+    const float *probs_fused;              /* num_classes, NULL when no second pass ran         */
+    const rams_prediction *top_scale1;     /* top_k of each, most probable first; the scale-2   */
+    const rams_prediction *top_scale2;     /* and fused lists NULL when no second pass ran      */
+    const rams_prediction *top_fused;
+    const uint8_t *image_rgb;    /* want_image: image_width x image_height x 3 decoded pixels, rows
+                                  * packed; NULL for a tensor input                             */
+    const float *input;          /* want_input: the preprocessed network input, 3 x S x S       */
+    int input_size;              /* S                                                          */
 } rams_result;
+
+static inline rams_run_params rams_run_default_params(void) {
+    rams_run_params p;
+    rams_run_params_init(&p, sizeof p, sizeof(rams_result));
+    return p;
+}
 
 /* Classifies an already preprocessed float32 tensor of shape 3 x S x S (channel-major). */
 RAMS_API rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channels,
@@ -211,6 +256,18 @@ RAMS_API rams_status rams_classify_file(rams_context *ctx, const char *path,
 /* Same, for an 8-bit RGB image already in memory (rows of width*3 bytes, stride in bytes). */
 RAMS_API rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, int height,
                                        size_t stride, const rams_run_params *params, rams_result *out);
+
+/* ---- Files ------------------------------------------------------------------------------- */
+/* What the library can read, judged by a file's first bytes (never its name). */
+typedef enum { RAMS_FILE_UNKNOWN = 0, RAMS_FILE_JPEG = 1, RAMS_FILE_PNG = 2, RAMS_FILE_NPY = 3 } rams_file_kind;
+
+RAMS_API const char *rams_file_kind_name(rams_file_kind kind); /* "jpeg", "png", "npy", "unknown" */
+/* RAMS_OK with *out = RAMS_FILE_UNKNOWN for a readable file of another kind; RAMS_ERR_IO when it
+ * cannot be opened or is not a regular file. */
+RAMS_API rams_status rams_file_kind_of(const char *path, rams_file_kind *out);
+
+/* Writes a little-endian float32 array in C order as a .npy file (version 1.0); ndim 1..8. */
+RAMS_API rams_status rams_save_npy(const char *path, const float *data, int ndim, const int *shape);
 
 /* ---- Experimental ------------------------------------------------------------------------- */
 /* Not part of the stable API: may change in any minor version.  Define RAMSTRANS_EXPERIMENTAL
@@ -234,6 +291,11 @@ RAMS_API rams_status rams_context_stage_seconds(const rams_context *ctx, double 
 /* Floating-point operations one image costs in `mode` (multiply-adds count 2), as this library
  * computes it (the last block only for the CLS row). */
 RAMS_API double rams_model_flops(const rams_model *model, rams_mode mode);
+
+/* The machine's f32 matrix-product rate (GFLOP/s) on `threads` threads with the kernels the engine
+ * uses, measured on products of the model's shapes over about `seconds`; for `ramscli bench`. */
+RAMS_API rams_status rams_measure_gemm_gflops(const rams_model *model, int threads, double seconds,
+                                              double *out);
 
 #endif
 
