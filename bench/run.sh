@@ -18,7 +18,7 @@ mkdir -p "$work"
 cd "$root"
 
 if [ ! -f "$work/vitb.safetensors" ]; then
-    $py tools/make_random_checkpoint.py --preset vitb448 --out "$work/vitb.pt"
+    $py tools/reference/make_random_checkpoint.py --preset vitb448 --out "$work/vitb.pt"
     $py tools/convert.py --input "$work/vitb.pt" --output "$work/vitb.safetensors"
     rm -f "$work/vitb.pt"
 fi
@@ -30,7 +30,7 @@ for i in range(6):
     np.save(f"{sys.argv[1]}/x{i}.npy", rng.standard_normal((3, 448, 448)).astype(np.float32))
 PY
 fi
-[ -f "$work/vitb.onnx" ] || $py tools/export_onnx.py --model "$work/vitb.safetensors" --out "$work/vitb.onnx"
+[ -f "$work/vitb.onnx" ] || $py tools/bench/export_onnx.py --model "$work/vitb.safetensors" --out "$work/vitb.onnx"
 if [ ! -d "$work/ort/node_modules/onnxruntime-node" ]; then
     mkdir -p "$work/ort"
     (cd "$work/ort" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1.20.1 >/dev/null)
@@ -62,7 +62,7 @@ done
 read -r _ ort_rss < <(measure env ORT_DIR="$work/ort" node bench/ort_bench.js "$work/vitb.onnx" "$threads" 5 "$work/x0.npy")
 ort_json=$(cat "$work/out.txt")
 ort_s=$(echo "$ort_json" | $py -c "import json,sys; print(json.load(sys.stdin)['median_s'])")
-read -r _ torch_rss < <(measure $py tools/bench_torch.py --model "$work/vitb.safetensors" --input "$work/x0.npy" --threads "$threads" --runs 2)
+read -r _ torch_rss < <(measure $py tools/bench/bench_torch.py --model "$work/vitb.safetensors" --input "$work/x0.npy" --threads "$threads" --runs 2)
 torch_json=$(cat "$work/out.txt")
 load_ms=$("$cli" bench --json --runs 1 --threads "$threads" --mode scale1 --model "$work/vitb.safetensors" | $py -c "import json,sys; d=json.load(sys.stdin); print(round(d['load_s']*1e3,1))")
 

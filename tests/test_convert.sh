@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*"; FAILED=1; }
 # the zip format of torch >= 1.6 and the legacy stream, pickle protocols 2 and 4, and a training
 # checkpoint whose other values are numpy scalars and an argparse.Namespace (skipped, never rebuilt).
 STYLES="state_dict module wrapped wrapped_model pickled pickled_dp legacy_state_dict legacy_pickled legacy_pickled_dp protocol4_pickled numpy_extras"
-$PY - "$ROOT/tools" "$TMP" $STYLES <<'EOF' || fail "make_random_checkpoint"
+$PY - "$ROOT/tools/reference" "$TMP" $STYLES <<'EOF' || fail "make_random_checkpoint"
 import sys
 sys.path.insert(0, sys.argv[1])
 from make_random_checkpoint import PRESETS, random_model, save

@@ -1,4 +1,4 @@
-/* The C engine against the PyTorch reference (tools/make_golden.py), stage by stage, for the f32
+/* The C engine against the PyTorch reference (tools/reference/make_golden.py), stage by stage, for the f32
  * and the f16 model file and two inputs (one whose box touches the borders).
  *
  * Tolerances.  The golden network stages are computed in float64 from the stored weights; the C

@@ -19,7 +19,7 @@ PY=/usr/bin/python3
 
 for f in "$MODEL" "$DATA/tiny_f16.safetensors" "$INPUT" "$PHOTO" "$GOLD/crop.npy" "$GOLD/p.npy" "$GOLD/component.npy"; do
     if [ ! -f "$f" ]; then
-        echo "SKIP: golden data $f is not there (tools/make_golden.py writes it)"
+        echo "SKIP: golden data $f is not there (tools/reference/make_golden.py writes it)"
         exit 77
     fi
 done

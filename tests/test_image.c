@@ -1,4 +1,4 @@
-/* JPEG/PNG decoding against PIL's Image.open(f).convert('RGB') (tools/make_image_golden.py):
+/* JPEG/PNG decoding against PIL's Image.open(f).convert('RGB') (tools/reference/make_image_golden.py):
  * every kind of image bit for bit, every broken file refused with a message naming it. */
 #include <setjmp.h>
 #include <stdarg.h>

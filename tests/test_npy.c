@@ -1,5 +1,5 @@
 /* rams_read_file, rams_npy_decode and rams_npy_write against files written by numpy
- * (tools/make_image_golden.py) and hand-made broken headers. */
+ * (tools/reference/make_image_golden.py) and hand-made broken headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -9,8 +9,8 @@ CLI=${1:-$ROOT/build/ramscli}
 PY=/usr/bin/python3
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-$PY "$ROOT/tools/make_random_checkpoint.py" --preset small --out "$TMP/small.pt" --seed 7 >/dev/null
+$PY "$ROOT/tools/reference/make_random_checkpoint.py" --preset small --out "$TMP/small.pt" --seed 7 >/dev/null
 $PY "$ROOT/tools/convert.py" --input "$TMP/small.pt" --output "$TMP/small.safetensors" >/dev/null
 cd "$ROOT/tests/data/images"
-$PY -W ignore "$ROOT/tools/check_photos.py" --model "$TMP/small.safetensors" --ramscli "$CLI" \
+$PY -W ignore "$ROOT/tools/reference/check_photos.py" --model "$TMP/small.safetensors" --ramscli "$CLI" \
     $(ls *.jpg *.png | grep -v '^bad_')

@@ -1,4 +1,4 @@
-/* PIL-exact bilinear resizing and the torchvision pipeline, against tools/make_image_golden.py:
+/* PIL-exact bilinear resizing and the torchvision pipeline, against tools/reference/make_image_golden.py:
  * resized bytes identical to Image.resize(BILINEAR), final tensors within 1e-6 of torchvision. */
 #include <math.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Helpers shared by the cmocka tests: golden data from tests/data (written by tools/make_golden.py). */
+/* Helpers shared by the cmocka tests: golden data from tests/data (written by tools/reference/make_golden.py). */
 #ifndef RAMS_TEST_UTIL_H
 #define RAMS_TEST_UTIL_H
 

@@ -5,7 +5,7 @@
     check_json.py lines JSON_FILE FILE...             the lines name exactly these files, in order
     check_json.py eval JSON_FILE N TOP1_FUSED         eval --json's last line
 
-GOLDEN_DIR is tests/data/{f32,f16}/input (written by tools/make_golden.py; see tests/data/README.md):
+GOLDEN_DIR is tests/data/{f32,f16}/input (written by tools/reference/make_golden.py; see tests/data/README.md):
 logits1.npy, logits2.npy (C floats) and box.npy (top, left, bottom, right, inclusive pixels).
 """
 import json

@@ -13,7 +13,7 @@ INPUT=$DATA/input.npy
 
 for f in "$MODEL" "$INPUT" "$DATA/f32/input/logits1.npy" "$DATA/f16/input/logits1.npy"; do
     if [ ! -f "$f" ]; then
-        echo "SKIP: golden data $f is not there yet (tools/make_golden.py writes it)"
+        echo "SKIP: golden data $f is not there yet (tools/reference/make_golden.py writes it)"
         exit 77
     fi
 done

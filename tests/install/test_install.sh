@@ -13,7 +13,7 @@ MODEL=$SRC/tests/data/tiny_f32.safetensors
 INPUT=$SRC/tests/data/input.npy
 EXAMPLE=$SRC/examples/classify.c
 if [ ! -f "$MODEL" ] || [ ! -f "$INPUT" ]; then
-    echo "SKIP: golden data is not there yet (tools/make_golden.py writes it)"
+    echo "SKIP: golden data is not there yet (tools/reference/make_golden.py writes it)"
     exit 77
 fi
 

@@ -1,6 +1,6 @@
 """How much of the zoomed scale's error is the proposal and how much the reading.
 
-    /usr/bin/python3 tools/probe_zoom.py runs/final/final.pt
+    /usr/bin/python3 tools/demo/probe_zoom.py runs/final/final.pt
 
 On the validation draw train.py uses (held-out Fashion-MNIST train items 55000..59999, 1000
 scenes, seed 2000), prints top-1 of scale 1, of scale 2 on DPPM's crop (what the model does), of
@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 from eval_torch import uint8_to_input  # noqa: E402
 from ramstrans_torch import fuse  # noqa: E402
 from train import MEAN, STD, TRAIN_SOURCES, build_model_from_checkpoint, cached_draw, gt_crops  # noqa: E402

@@ -3,7 +3,7 @@
 ONNX Runtime; see bench/).  The graph takes a 1 x 3 x S x S float tensor and returns the scale-1
 logits, i.e. exactly what `ramscli classify --mode scale1` computes.
 
-    /usr/bin/python3 tools/export_onnx.py --model MODEL.safetensors --out MODEL.onnx
+    /usr/bin/python3 tools/bench/export_onnx.py --model MODEL.safetensors --out MODEL.onnx
 """
 import argparse
 import os
@@ -11,7 +11,8 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import model_file  # noqa: E402
 from ramstrans_torch import RamsTrans  # noqa: E402
 

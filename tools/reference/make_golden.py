@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the golden data of the C tests under tests/data/ (see tests/data/README.md).
 
-    /usr/bin/python3 tools/make_golden.py [--out tests/data]
+    /usr/bin/python3 tools/reference/make_golden.py [--out tests/data]
 
 Deterministic: fixed seeds, one thread, the same files on every run on this machine.
 The network stages are computed in float64 from the weights exactly as stored in each model file
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import model_file  # noqa: E402
 import ramstrans_torch as R  # noqa: E402
 from make_random_checkpoint import PRESETS, random_model  # noqa: E402

@@ -4,7 +4,7 @@ Each image is S x S RGB (S = 80 by default): a textured, coloured background, a 
 fragments cut from other items, and one whole item whose box covers 1/16 to 1/6 of the image area,
 at a random place.  The item is what the label names; finding it is the job of RAMS-Trans' zoom.
 
-    /usr/bin/python3 tools/fashion_clutter.py --split test --count 10000 --seed 1 --out data/test
+    /usr/bin/python3 tools/demo/fashion_clutter.py --split test --count 10000 --seed 1 --out data/test
 
 writes DIR/<class>/<n>.png (an ImageFolder tree).  The train split draws its items (and fragments)
 from Fashion-MNIST's training images, the test split from its test images.  The same arguments

@@ -1,13 +1,13 @@
 """Trains the default RAMS-Trans model on cluttered Fashion-MNIST, on the CPU (2 threads).
 
-    /usr/bin/python3 tools/train.py --out runs/main [--resume] [options]
+    /usr/bin/python3 tools/demo/train.py --out runs/main [--resume] [options]
 
 Both scales share all weights: scale 1 reads the whole scene through CLS token 1; DPPM (attention
 rollout of scale 1, detached) crops the item and scale 2 reads the crop through CLS token 2; one head
 serves both.  Loss = CE(scale 1) + lambda * CE(scale 2) (with label smoothing).  Optionally the first
 part of training is scale 1 only (a curriculum: the zoom is useless until attention finds the item).
 
-The scenes are rendered once (tools/fashion_clutter.py) and cached as .npy under runs/cache/.
+The scenes are rendered once (tools/demo/fashion_clutter.py) and cached as .npy under runs/cache/.
 Training items come from Fashion-MNIST train images 0..54999; a validation draw from the held-out
 55000..59999 steers alpha.  At the end the model is scored on a test-split draw, the best mode
 becomes default_mode and the model file is written through tools/model_file.py.
@@ -25,7 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import fashion_clutter  # noqa: E402
 import model_file  # noqa: E402
 from eval_torch import MODES, accuracy, predict, uint8_to_input  # noqa: E402

@@ -7,12 +7,16 @@ so `model.load_state_dict(released_state_dict)` works as is.
 Nothing here is copied from the released repository; it follows the SPEC's description.
 """
 import math
+import os
+import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 from model_file import Config  # noqa: F401  (re-exported: the architecture, torch-free)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Random-weight RAMS-Trans checkpoints in every form the converter must read.
 
-    /usr/bin/python3 tools/make_random_checkpoint.py --preset tiny|small|vitb448|vitb32_448 --out CKPT
+    /usr/bin/python3 tools/reference/make_random_checkpoint.py --preset tiny|small|vitb448|vitb32_448 --out CKPT
         [--style state_dict|module|wrapped|wrapped_model|pickled|pickled_dp] [--init released|sharp]
         [--seed N] [--extra]
 
@@ -35,7 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 from ramstrans_torch import Config, RamsTrans  # noqa: E402
 
 PRESETS = {

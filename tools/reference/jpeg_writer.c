@@ -1,5 +1,5 @@
 /* Writes JPEG variants that PIL cannot write (YCCK colour, 4:1:1 and 4:4:0 subsampling, restart
- * markers, arithmetic coding) with libjpeg, for tools/make_image_golden.py.  The expected pixels of
+ * markers, arithmetic coding) with libjpeg, for tools/reference/make_image_golden.py.  The expected pixels of
  * these files still come from PIL, which decodes them; this tool only makes the inputs.
  *
  *   jpeg_writer OUT.jpg KIND [SAMPLING] < raw      (raw: "W H C\n" then W*H*C bytes, C = 3 or 4)

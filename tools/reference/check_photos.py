@@ -2,11 +2,11 @@
 """Check `ramscli classify` on photos against PIL + torchvision + the PyTorch reference, the way
 issue 3 is judged: the same box, logits within 1e-2 (relative + absolute).
 
-    /usr/bin/python3 tools/check_photos.py --model M.safetensors [--ramscli PATH] PHOTO...
+    /usr/bin/python3 tools/reference/check_photos.py --model M.safetensors [--ramscli PATH] PHOTO...
 
 The reference side is what a user of the released code runs: Image.open(f).convert('RGB'), then
 torchvision's Resize / CenterCrop / ToTensor / Normalize as the model file's preprocessing
-metadata says (SPEC 4), then tools/ramstrans_torch.py in float32 (scale 1, DPPM, scale 2).
+metadata says (SPEC 4), then tools/reference/ramstrans_torch.py in float32 (scale 1, DPPM, scale 2).
 Exit status 0 when every photo matches, 1 otherwise.
 """
 import argparse
@@ -20,8 +20,8 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import model_file  # noqa: E402
 import ramstrans_torch as R  # noqa: E402
 

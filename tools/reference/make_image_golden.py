@@ -2,14 +2,14 @@
 """Golden data for the decoding and preprocessing tests (tests/test_npy.c, test_image.c,
 test_preprocess.c).  The expected values come from numpy, PIL and torchvision, never from our C code.
 
-    /usr/bin/python3 tools/make_image_golden.py [OUT_DIR]     (default tests/data/images)
+    /usr/bin/python3 tools/reference/make_image_golden.py [OUT_DIR]     (default tests/data/images)
 
 Written:
   npy_*.npy          .npy files of every version/dtype the decoder accepts, and some it refuses
   *.jpg / *.png      images of every kind the decoder must accept.  PIL writes them where it can;
                      PNG variants PIL cannot write (16-bit colour, 2/4-bit gray, Adam7, odd filters)
                      are assembled here with zlib; JPEG variants PIL cannot write (YCCK, 4:1:1, 4:4:0,
-                     restart markers, arithmetic coding) by tools/jpeg_writer.c through libjpeg.
+                     restart markers, arithmetic coding) by tools/reference/jpeg_writer.c through libjpeg.
   *.rgb.npy          Image.open(f).convert('RGB') of each (uint8 values stored as float32)
   bad_*              truncated or corrupt files the decoder must refuse
   images.txt         "NAME OK" or "NAME STATUS" per image (read by test_image.c)
@@ -34,7 +34,7 @@ from PIL import Image
 from torchvision import transforms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "tests", "data", "images")
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "tests", "data", "images")
 
 
 def path(name):
@@ -159,7 +159,7 @@ def raw_png(array, bit_depth, color_type, interlace=False, plte=None, trns=None,
 
 
 def jpeg_writer():
-    """Builds tools/jpeg_writer.c once (into a temporary directory)."""
+    """Builds tools/reference/jpeg_writer.c once (into a temporary directory)."""
     exe = os.path.join(tempfile.mkdtemp(), "jpeg_writer")
     subprocess.run(["gcc", "-O1", os.path.join(HERE, "jpeg_writer.c"), "-ljpeg", "-o", exe], check=True)
     return exe
@@ -222,7 +222,7 @@ def good_images():
     out.append(("jpeg_tall.jpg", pil_bytes(Image.fromarray(picture(3, 70, 5)), "JPEG", subsampling="4:2:0")))
     out.append(("jpeg_exif.jpg", pil_bytes(rgb_img, "JPEG", exif=_orientation_exif(6))))
 
-    # JPEG variants PIL cannot write, written by libjpeg (tools/jpeg_writer.c).
+    # JPEG variants PIL cannot write, written by libjpeg (tools/reference/jpeg_writer.c).
     exe = jpeg_writer()
     out.append(("jpeg_411.jpg", libjpeg_file(exe, rgb, "ycc", "4x1")))
     out.append(("jpeg_440.jpg", libjpeg_file(exe, rgb, "ycc", "1x2")))

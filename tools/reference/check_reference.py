@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Check ramscli against the PyTorch reference on a checkpoint, the way issue 2 is judged.
 
-    /usr/bin/python3 tools/check_reference.py --checkpoint CKPT [--num-heads H] [--dtype f32|f16|bf16]
+    /usr/bin/python3 tools/reference/check_reference.py --checkpoint CKPT [--num-heads H] [--dtype f32|f16|bf16]
         (--inputs a.npy b.npy ... | --random-inputs N) [--ramscli PATH] [--keep DIR]
 
-1. Runs the reference (tools/ramstrans_torch.py, float32 like the released code: scale 1, DPPM with
+1. Runs the reference (tools/reference/ramstrans_torch.py, float32 like the released code: scale 1, DPPM with
    the O(L N^2) rollout, scale 2) on each input (.npy, float32, 3 x S x S, already normalised).
    The weights are those of the converted file (identical to the checkpoint's for f32).
 2. Converts the checkpoint with tools/convert.py.
@@ -25,9 +25,9 @@ import time
 import numpy as np
 import torch
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
 ROOT = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import convert  # noqa: E402
 import model_file  # noqa: E402
 import ramstrans_torch as R  # noqa: E402

@@ -1,6 +1,6 @@
 """PyTorch accuracy of a RAMS-Trans model (model file or training checkpoint) on an ImageFolder tree.
 
-    /usr/bin/python3 tools/eval_torch.py --model models/default.safetensors DIR [--limit N] [--json]
+    /usr/bin/python3 tools/demo/eval_torch.py --model models/default.safetensors DIR [--limit N] [--json]
 
 Images are preprocessed as the model file's metadata says (resize "fixed" to W x H, centre crop,
 mean/std).  Prints top-1 and top-5 per mode (scale1, scale2, fused); --json prints one object on the
@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import model_file  # noqa: E402
 from ramstrans_torch import RamsTrans, fuse  # noqa: E402
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Times the PyTorch reference (tools/ramstrans_torch.py, Debian's torch) on a model file: the
+"""Times the PyTorch reference (tools/reference/ramstrans_torch.py, Debian's torch) on a model file: the
 scale-1 pass and the full two-scale forward, steady state.  Prints one JSON line.
 
-    /usr/bin/python3 tools/bench_torch.py --model M.safetensors --input X.npy [--threads 2] [--runs 3]
+    /usr/bin/python3 tools/bench/bench_torch.py --model M.safetensors --input X.npy [--threads 2] [--runs 3]
 """
 import argparse
 import json
@@ -14,7 +14,8 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: convert.py, model_file.py
+sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import model_file  # noqa: E402
 from ramstrans_torch import RamsTrans  # noqa: E402
 
