@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!rams_model_label(m, i)) abort();
     /* Only cheap models run: a fuzz input must take milliseconds. */
     if (rams_model_flops(m, RAMS_MODE_FUSED) < 2e7 && info.image_size <= 64) {
-        rams_context_params cp = {.threads = 1};
+        rams_context_params cp = rams_context_default_params();
+        cp.threads = 1;
         rams_context *ctx;
         if (rams_context_create(m, &cp, &ctx) == RAMS_OK) {
             size_t n = 3 * (size_t)info.image_size * info.image_size;

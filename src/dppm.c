@@ -1,6 +1,6 @@
 #include "dppm.h"
 
-#include "encoder.h"
+#include "clock.h"
 
 #include <math.h>
 #include <stddef.h>

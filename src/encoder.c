@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "error.h"
 #include "kernels.h"
 #include "memory.h"
@@ -172,13 +172,6 @@ void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first
     /* Every thread needs every token's keys and values: the one barrier of a block is here. */
     rams_pool_run(s->pool, block_projections, &job);
     rams_pool_run(s->pool, block_attention_mlp, &job);
-}
-
-double rams_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps, float *out,

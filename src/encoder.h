@@ -44,9 +44,6 @@ void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image,
 /* Floating-point operations of one rams_encode call (multiply-adds count 2). */
 double rams_encode_flops(const rams_config *c, int with_maps);
 
-/* A monotonic clock in seconds. */
-double rams_now(void);
-
 /* part_head: logits[C] = W . hidden + b. */
 void rams_head(const rams_model *m, const float *hidden, float *logits);
 

@@ -7,9 +7,7 @@
 
 #include "ramstrans.h"
 
-typedef enum { RAMS_FILE_UNKNOWN = 0, RAMS_FILE_JPEG, RAMS_FILE_PNG, RAMS_FILE_NPY } rams_file_kind;
-
-/* The kind of file by its first bytes (magic numbers), never by its name. */
+/* The kind of file by its first bytes (magic numbers), never by its name (rams_file_kind is public). */
 rams_file_kind rams_sniff(const uint8_t *data, size_t size);
 
 /* 8-bit RGB, rows of width*3 bytes, owned (free with rams_image_free). */
@@ -41,7 +39,8 @@ rams_status rams_npy_decode(const uint8_t *data, size_t size, const char *name, 
                             rams_npy *out);
 void rams_npy_free(rams_npy *t);
 
-/* Writes a float32 array as .npy (the explain command's --rollout dump). */
+/* Writes a float32 array as .npy, ndim 0..RAMS_NPY_MAX_WRITE_DIMS (rams_save_npy: 1..8). */
+#define RAMS_NPY_MAX_WRITE_DIMS 8
 rams_status rams_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 
 /* Reads a whole file into memory (refusing files above max_bytes, directories, missing files). */

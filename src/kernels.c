@@ -18,8 +18,8 @@ static void fill_bias(float *out, int out_stride, int rows, const float *b, int 
 }
 
 /* A single row goes through GEMV: OpenBLAS's GEMM does not forward m = 1 to it by itself. */
-static void gemm_accumulate(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
-                            const float *W, int out_dim)
+void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim, const float *W,
+                  int out_dim)
 {
     if (rows == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in_dim, 1.0f, W, in_dim, in, 1, 1.0f, out, 1);
@@ -32,7 +32,7 @@ void rams_linear(float *out, int out_stride, const float *in, int in_stride, int
                  const float *W, const float *b, int out_dim)
 {
     fill_bias(out, out_stride, rows, b, out_dim);
-    gemm_accumulate(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
+    rams_gemm_f32(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
 }
 
 void rams_linear_residual(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
@@ -43,7 +43,7 @@ void rams_linear_residual(float *out, int out_stride, const float *in, int in_st
             float *o = out + (size_t)r * out_stride;
             for (int j = 0; j < out_dim; j++) o[j] += b[j];
         }
-    gemm_accumulate(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
+    rams_gemm_f32(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
 }
 
 void rams_linear_gelu(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,

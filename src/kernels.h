@@ -2,6 +2,11 @@
 #ifndef RAMS_KERNELS_H
 #define RAMS_KERNELS_H
 
+/* out[rows, out_dim] += in[rows, in_dim] . W^T (W stored [out_dim, in_dim]): the engine's float32
+ * matrix product, single-threaded OpenBLAS (GEMV for one row). */
+void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim, const float *W,
+                  int out_dim);
+
 /* out[rows, out_dim] = in[rows, in_dim] . W^T + b, with W stored [out_dim, in_dim] as PyTorch does.
  * `in` and `out` rows are in_stride / out_stride floats apart.  b may be NULL. */
 void rams_linear(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,

@@ -292,9 +292,9 @@ void rams_npy_free(rams_npy *t)
 
 rams_status rams_npy_write(const char *path, const float *data, int ndim, const int64_t *shape)
 {
-    if (!path || (!data && ndim > 0) || ndim < 0 || ndim > 4 || (ndim > 0 && !shape))
+    if (!path || (!data && ndim > 0) || ndim < 0 || ndim > RAMS_NPY_MAX_WRITE_DIMS || (ndim > 0 && !shape))
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "npy_write: bad arguments");
-    char dict[256];
+    char dict[384]; /* 8 dimensions of 19 digits fit */
     int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
@@ -334,5 +334,67 @@ rams_status rams_npy_write(const char *path, const float *data, int ndim, const 
         if (regular) remove(path);
         return rams_fail(RAMS_ERR_IO, "%s: write failed", path);
     }
+    return RAMS_OK;
+}
+
+rams_status rams_save_npy(const char *path, const float *data, int ndim, const int *shape)
+{
+    rams_clear_error();
+    const char *null = !path ? "path" : !data ? "data" : !shape ? "shape" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: %s is NULL", null);
+    if (ndim < 1 || ndim > RAMS_NPY_MAX_WRITE_DIMS)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: ndim %d is outside 1..%d", ndim, RAMS_NPY_MAX_WRITE_DIMS);
+    int64_t dims[RAMS_NPY_MAX_WRITE_DIMS];
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: shape[%d] = %d is negative", i, shape[i]);
+        dims[i] = shape[i];
+    }
+    return rams_npy_write(path, data, ndim, dims);
+}
+
+const char *rams_file_kind_name(rams_file_kind kind)
+{
+    switch (kind) {
+    case RAMS_FILE_JPEG: return "jpeg";
+    case RAMS_FILE_PNG: return "png";
+    case RAMS_FILE_NPY: return "npy";
+    case RAMS_FILE_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+rams_status rams_file_kind_of(const char *path, rams_file_kind *out)
+{
+    rams_clear_error();
+    const char *null = !path ? "path" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_file_kind_of: %s is NULL", null);
+    /* As rams_read_file opens: a FIFO must not make the open wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return rams_fail(RAMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return rams_fail(RAMS_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return rams_fail(RAMS_ERR_IO, S_ISDIR(st.st_mode) ? "%s: is a directory" : "%s: not a regular file", path);
+    }
+    uint8_t head[8]; /* the longest magic, PNG's */
+    size_t got = 0;
+    while (got < sizeof head) {
+        ssize_t r = read(fd, head + got, sizeof head - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            return rams_fail(RAMS_ERR_IO, "%s: cannot read: %s", path, strerror(e));
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *out = rams_sniff(head, got);
     return RAMS_OK;
 }

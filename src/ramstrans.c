@@ -10,6 +10,7 @@
 
 #define RAMSTRANS_EXPERIMENTAL
 
+#include "clock.h"
 #include "dppm.h"
 #include "encoder.h"
 #include "error.h"
@@ -17,6 +18,7 @@
 #include "kernels.h"
 #include "memory.h"
 #include "model.h"
+#include "params.h"
 #include "preprocess.h"
 #include "threadpool.h"
 
@@ -58,12 +60,6 @@ rams_status rams_mode_parse(const char *name, rams_mode *out)
 
 /* ---- model --------------------------------------------------------------------------------- */
 
-rams_model_params rams_model_default_params(void)
-{
-    rams_model_params p = {.use_mmap = 1, .max_file_bytes = (size_t)16 << 30};
-    return p;
-}
-
 /* <dir of the binary holding this library>/../share/ramstrans/models/<name>: an installed tree
  * finds its model wherever it was installed (cmake --install --prefix X, a moved tree). */
 static const char *model_beside_library(void)
@@ -101,11 +97,13 @@ rams_status rams_model_load(const char *path, const rams_model_params *params, r
     if (!path)
         return rams_fail(RAMS_ERR_IO, "no model given and no default model found (set RAMSTRANS_MODEL, or install one under %s)",
                          *RAMSTRANS_INSTALL_MODEL ? RAMSTRANS_INSTALL_MODEL : "share/ramstrans/models");
-    rams_model_params defaults = rams_model_default_params();
+    rams_model_params p;
+    rams_status st = rams_model_params_resolve(params, "rams_model_load", &p);
+    if (st != RAMS_OK) return st;
     rams_model *m = calloc(1, sizeof *m);
     if (!m) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", path);
     atomic_init(&m->contexts, 0);
-    rams_status st = rams_model_file_parse(path, params ? params : &defaults, m);
+    st = rams_model_file_parse(path, &p, m);
     if (st != RAMS_OK) {
         rams_model_file_release(m);
         free(m);
@@ -163,9 +161,12 @@ struct rams_context {
     float *input;          /* 3 x S x S: a preprocessed image                             */
     float *crop;           /* 3 x S x S: the zoomed scale-2 input                         */
     float *hidden;         /* D: part_norm of the CLS token                               */
-    float *logits1, *logits2, *probs, *probs2; /* C each                                 */
+    float *logits1, *logits2; /* C each                                               */
+    float *probs1, *probs2, *probs_fused; /* C each: softmax of each scale, their mean      */
     int *order;            /* C: class indices for the top-k selection                   */
-    rams_prediction *top;  /* up to RAMS_MAX_TOP_K                                        */
+    rams_prediction *top1, *top2, *top_fused; /* up to RAMS_MAX_TOP_K each               */
+    uint8_t *image_rgb;    /* want_image: the last run's decoded (or copied) pixels       */
+    rams_result result;    /* the last run's, copied out to the caller's result_size      */
     float *p;              /* G x G normalised rollout                                    */
     unsigned char *mask;   /* G x G                                                       */
     void *dppm_work;
@@ -181,19 +182,11 @@ void rams_context_free(rams_context *ctx)
     rams_pool_free(ctx->pool);
     rams_big_free(ctx->maps, ctx->big_bytes);
     free(ctx->hidden);
-    free(ctx->logits1), free(ctx->logits2), free(ctx->probs), free(ctx->probs2);
-    free(ctx->order), free(ctx->top), free(ctx->p), free(ctx->mask), free(ctx->dppm_work);
+    free(ctx->logits1), free(ctx->logits2), free(ctx->probs1), free(ctx->probs2), free(ctx->probs_fused);
+    free(ctx->order), free(ctx->top1), free(ctx->top2), free(ctx->top_fused);
+    free(ctx->p), free(ctx->mask), free(ctx->dppm_work), free(ctx->image_rgb);
     free(ctx);
 }
-
-rams_context_params rams_context_default_params(void)
-{
-    rams_context_params p = {.threads = 0};
-    return p;
-}
-
-/* More threads than this never pay for one image's row blocks. */
-#define RAMS_MAX_THREADS 256
 
 rams_status rams_context_create(const rams_model *model, const rams_context_params *params, rams_context **out)
 {
@@ -201,15 +194,13 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     const char *null = !model ? "model" : !out ? "out" : NULL;
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_context_create: %s is NULL", null);
     *out = NULL;
-    rams_context_params defaults = rams_context_default_params();
-    if (!params) params = &defaults;
-    int threads = params->threads;
+    rams_context_params p;
+    rams_status st = rams_context_params_resolve(params, "rams_context_create", &p);
+    if (st != RAMS_OK) return st;
+    int threads = p.threads;
     if (threads < 0 || threads > RAMS_MAX_THREADS)
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "threads = %d is outside 0..%d", threads, RAMS_MAX_THREADS);
-    if (threads == 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cpus < 1 ? 1 : cpus > RAMS_MAX_THREADS ? RAMS_MAX_THREADS : (int)cpus;
-    }
+    if (threads == 0) threads = rams_online_cpus();
     const rams_config *c = &model->cfg;
     /* The loader bounded the model's own working memory; the attention tiles grow with the
      * thread count too, and all of it is committed at creation (memory.h). */
@@ -223,7 +214,7 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
      * model is const to its users; the count is the one field that changes, atomically.) */
     ctx->model = model;
     atomic_fetch_add(&((rams_model *)model)->contexts, 1);
-    rams_status st = rams_pool_create(threads, &ctx->pool);
+    st = rams_pool_create(threads, &ctx->pool);
     if (st == RAMS_OK) st = rams_encoder_state_init(&ctx->enc, c, ctx->pool);
     if (st != RAMS_OK) {
         rams_context_free(ctx);
@@ -245,15 +236,18 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     ctx->hidden = malloc((size_t)c->hidden * sizeof(float));
     ctx->logits1 = malloc(C * sizeof(float));
     ctx->logits2 = malloc(C * sizeof(float));
-    ctx->probs = malloc(C * sizeof(float));
+    ctx->probs1 = malloc(C * sizeof(float));
     ctx->probs2 = malloc(C * sizeof(float));
+    ctx->probs_fused = malloc(C * sizeof(float));
     ctx->order = malloc(C * sizeof(int));
-    ctx->top = malloc((size_t)k * sizeof(rams_prediction));
+    ctx->top1 = malloc((size_t)k * sizeof(rams_prediction));
+    ctx->top2 = malloc((size_t)k * sizeof(rams_prediction));
+    ctx->top_fused = malloc((size_t)k * sizeof(rams_prediction));
     ctx->p = malloc(G * G * sizeof(float));
     ctx->mask = malloc(G * G);
     ctx->dppm_work = malloc(rams_dppm_work_bytes(c->num_tokens, c->grid));
-    if (!ctx->maps || !ctx->input || !ctx->crop || !ctx->hidden || !ctx->logits1 || !ctx->logits2 || !ctx->probs ||
-        !ctx->probs2 || !ctx->order || !ctx->top || !ctx->p || !ctx->mask || !ctx->dppm_work) {
+    if (!ctx->maps || !ctx->input || !ctx->crop || !ctx->hidden || !ctx->logits1 || !ctx->logits2 || !ctx->probs1 ||
+        !ctx->probs2 || !ctx->probs_fused || !ctx->order || !ctx->top1 || !ctx->top2 || !ctx->top_fused || !ctx->p || !ctx->mask || !ctx->dppm_work) {
         rams_context_free(ctx);
         return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context (%zu attention-map floats)", (size_t)c->layers * N * N);
     }
@@ -262,13 +256,6 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
 }
 
 /* ---- running ------------------------------------------------------------------------------- */
-
-rams_run_params rams_run_default_params(void)
-{
-    rams_run_params p = {.mode = RAMS_MODE_DEFAULT, .top_k = 5, .want_rollout = 0, .want_crop = 0,
-                         .max_pixels = RAMS_DEFAULT_MAX_PIXELS};
-    return p;
-}
 
 /* The k most probable classes, highest first, equal probabilities in index order (NaN last):
  * a partial selection sort, k passes of a max scan, since k is small next to C in every real use. */
@@ -303,19 +290,12 @@ static rams_status non_finite_logits(int scale)
                      scale);
 }
 
-rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channels, int height, int width,
-                                 const rams_run_params *params, rams_result *out)
+/* The run on a 3 x S x S tensor into ctx->result (params resolved, the tensor's shape checked). */
+static rams_status run_tensor(rams_context *ctx, const float *chw, const rams_run_params *params)
 {
-    rams_clear_error();
-    const char *null = !ctx ? "ctx" : !chw ? "chw" : !out ? "out" : NULL;
-    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_tensor: %s is NULL", null);
     const rams_model *m = ctx->model;
     const rams_config *c = &m->cfg;
-    rams_run_params defaults = rams_run_default_params();
-    if (!params) params = &defaults;
-    if (channels != 3 || height != c->image_size || width != c->image_size)
-        return rams_fail(RAMS_ERR_SHAPE, "input tensor is %dx%dx%d, the model takes 3x%dx%d", channels, height, width,
-                         c->image_size, c->image_size);
+    rams_result *out = &ctx->result;
     rams_mode mode = params->mode == RAMS_MODE_DEFAULT ? c->default_mode : params->mode;
     if (mode != RAMS_MODE_SCALE1 && mode != RAMS_MODE_SCALE2 && mode != RAMS_MODE_FUSED)
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "unknown mode %d", (int)mode);
@@ -334,6 +314,7 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
     out->mode = mode;
     out->num_classes = c->classes;
     out->grid = c->grid;
+    out->input_size = c->image_size;
 
     double *times = ctx->stage_seconds, t;
     memset(times, 0, sizeof ctx->stage_seconds);
@@ -344,7 +325,7 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
     rams_head(m, ctx->hidden, ctx->logits1);
     if (!all_finite(ctx->logits1, c->classes)) return non_finite_logits(1);
     out->logits_scale1 = ctx->logits1;
-    rams_softmax(ctx->logits1, ctx->probs, c->classes);
+    rams_softmax(ctx->logits1, ctx->probs1, c->classes);
     times[RAMS_STAGE_HEAD] += rams_now() - t;
 
     if (zoom) {
@@ -363,11 +344,8 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
         if (!all_finite(ctx->logits2, c->classes)) return non_finite_logits(2);
         out->logits_scale2 = ctx->logits2;
         rams_softmax(ctx->logits2, ctx->probs2, c->classes);
-        if (mode == RAMS_MODE_SCALE2) {
-            memcpy(ctx->probs, ctx->probs2, (size_t)c->classes * sizeof(float));
-        } else {
-            for (int i = 0; i < c->classes; i++) ctx->probs[i] = 0.5f * (ctx->probs[i] + ctx->probs2[i]);
-        }
+        /* SPEC 3: fused is the mean of the two scales' softmax probabilities. */
+        for (int i = 0; i < c->classes; i++) ctx->probs_fused[i] = 0.5f * (ctx->probs1[i] + ctx->probs2[i]);
         if (params->want_rollout) {
             out->rollout = ctx->p;
             out->mask = ctx->mask;
@@ -376,17 +354,63 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
     } else {
         t = rams_now();
     }
-    out->probs = ctx->probs;
-    select_top(ctx->probs, c->classes, k, ctx->order, ctx->top, m->labels);
     out->top_k = k;
-    out->top = ctx->top;
+    out->probs_scale1 = ctx->probs1;
+    select_top(ctx->probs1, c->classes, k, ctx->order, ctx->top1, m->labels);
+    out->top_scale1 = ctx->top1;
+    if (zoom) {
+        out->probs_scale2 = ctx->probs2;
+        out->probs_fused = ctx->probs_fused;
+        select_top(ctx->probs2, c->classes, k, ctx->order, ctx->top2, m->labels);
+        select_top(ctx->probs_fused, c->classes, k, ctx->order, ctx->top_fused, m->labels);
+        out->top_scale2 = ctx->top2;
+        out->top_fused = ctx->top_fused;
+    }
+    out->probs = mode == RAMS_MODE_SCALE1 ? out->probs_scale1 : mode == RAMS_MODE_SCALE2 ? out->probs_scale2 : out->probs_fused;
+    out->top = mode == RAMS_MODE_SCALE1 ? out->top_scale1 : mode == RAMS_MODE_SCALE2 ? out->top_scale2 : out->top_fused;
     times[RAMS_STAGE_HEAD] += rams_now() - t;
+
+    if (params->want_input) {
+        if (chw != ctx->input) memcpy(ctx->input, chw, 3 * (size_t)c->image_size * c->image_size * sizeof(float));
+        out->input = ctx->input;
+    }
     return RAMS_OK;
+}
+
+/* The previous run's kept pixels go when the next run starts. */
+static void forget_image(rams_context *ctx)
+{
+    free(ctx->image_rgb);
+    ctx->image_rgb = NULL;
+}
+
+static rams_status check_tensor_shape(const rams_config *c, int channels, int height, int width)
+{
+    if (channels != 3 || height != c->image_size || width != c->image_size)
+        return rams_fail(RAMS_ERR_SHAPE, "input tensor is %dx%dx%d, the model takes 3x%dx%d", channels, height, width,
+                         c->image_size, c->image_size);
+    return RAMS_OK;
+}
+
+rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channels, int height, int width,
+                                 const rams_run_params *params, rams_result *out)
+{
+    rams_clear_error();
+    const char *null = !ctx ? "ctx" : !chw ? "chw" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_tensor: %s is NULL", null);
+    rams_run_params p;
+    rams_status st = rams_run_params_resolve(params, "rams_classify_tensor", &p);
+    if (st != RAMS_OK) return st;
+    forget_image(ctx);
+    st = check_tensor_shape(&ctx->model->cfg, channels, height, width);
+    if (st == RAMS_OK) st = run_tensor(ctx, chw, &p);
+    if (st == RAMS_OK) rams_result_copy_out(&ctx->result, out, p.result_size);
+    return st;
 }
 
 /* A .npy input: a 3 x S x S (or 1 x 3 x S x S) float tensor, already preprocessed. */
 static rams_status classify_npy(rams_context *ctx, const char *path, const uint8_t *data, size_t size,
-                                const rams_run_params *params, rams_result *out)
+                                const rams_run_params *params)
 {
     const rams_config *c = &ctx->model->cfg;
     size_t want = 3 * (size_t)c->image_size * c->image_size;
@@ -401,7 +425,7 @@ static rams_status classify_npy(rams_context *ctx, const char *path, const uint8
         return rams_fail(RAMS_ERR_SHAPE, "%s: tensor shape does not match the model's input 3x%dx%d", path, c->image_size,
                          c->image_size);
     }
-    st = rams_classify_tensor(ctx, t.data, 3, c->image_size, c->image_size, params, out);
+    st = run_tensor(ctx, t.data, params);
     rams_npy_free(&t);
     if (st != RAMS_OK) return rams_fail(st, "%s: %s", path, rams_last_error());
     return st;
@@ -409,14 +433,15 @@ static rams_status classify_npy(rams_context *ctx, const char *path, const uint8
 
 /* Preprocessing as the model file says, the run, and the box mapped back into the image. */
 static rams_status classify_image(rams_context *ctx, const uint8_t *rgb, int width, int height, size_t stride,
-                                  const char *name, const rams_run_params *params, rams_result *out)
+                                  const char *name, const rams_run_params *params)
 {
     const rams_model *m = ctx->model;
     rams_geometry geo;
     rams_status st = rams_preprocess_rgb(rgb, width, height, stride, &m->preprocess, ctx->input, &geo);
     if (st != RAMS_OK) return rams_fail(st, "%s: %s", name, rams_last_error());
-    st = rams_classify_tensor(ctx, ctx->input, 3, m->cfg.image_size, m->cfg.image_size, params, out);
+    st = run_tensor(ctx, ctx->input, params);
     if (st != RAMS_OK) return rams_fail(st, "%s: %s", name, rams_last_error());
+    rams_result *out = &ctx->result;
     out->has_image_box = out->has_box;
     out->image_width = width;
     out->image_height = height;
@@ -429,22 +454,29 @@ rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_r
     rams_clear_error();
     const char *null = !ctx ? "ctx" : !path ? "path" : !out ? "out" : NULL;
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_file: %s is NULL", null);
-    rams_run_params defaults = rams_run_default_params();
-    if (!params) params = &defaults;
+    rams_run_params p;
+    rams_status st = rams_run_params_resolve(params, "rams_classify_file", &p);
+    if (st != RAMS_OK) return st;
+    forget_image(ctx);
     /* Compressed images are far smaller than their pixels; 1 GiB bounds any sane input file. */
     uint8_t *data;
     size_t size;
-    rams_status st = rams_read_file(path, (size_t)1 << 30, &data, &size);
+    st = rams_read_file(path, (size_t)1 << 30, &data, &size);
     if (st != RAMS_OK) return st;
     switch (rams_sniff(data, size)) {
     case RAMS_FILE_NPY:
-        st = classify_npy(ctx, path, data, size, params, out);
+        st = classify_npy(ctx, path, data, size, &p);
         break;
     case RAMS_FILE_JPEG:
     case RAMS_FILE_PNG: {
         rams_image img = {0};
-        st = rams_image_decode(data, size, path, params->max_pixels, &img);
-        if (st == RAMS_OK) st = classify_image(ctx, img.rgb, img.width, img.height, (size_t)img.width * 3, path, params, out);
+        st = rams_image_decode(data, size, path, p.max_pixels, &img);
+        if (st == RAMS_OK) st = classify_image(ctx, img.rgb, img.width, img.height, (size_t)img.width * 3, path, &p);
+        if (st == RAMS_OK && p.want_image) { /* the decoded pixels stay with the context */
+            ctx->image_rgb = img.rgb;
+            ctx->result.image_rgb = img.rgb;
+            img.rgb = NULL;
+        }
         rams_image_free(&img);
         break;
     }
@@ -452,6 +484,7 @@ rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_r
         st = rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG or .npy file", path);
     }
     free(data);
+    if (st == RAMS_OK) rams_result_copy_out(&ctx->result, out, p.result_size);
     return st;
 }
 
@@ -463,13 +496,24 @@ rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, 
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: %s is NULL", null);
     if (width <= 0 || height <= 0 || stride < (size_t)width * 3)
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: bad size %dx%d (stride %zu)", width, height, stride);
-    rams_run_params defaults = rams_run_default_params();
-    if (!params) params = &defaults;
+    rams_run_params p;
+    rams_status st = rams_run_params_resolve(params, "rams_classify_rgb", &p);
+    if (st != RAMS_OK) return st;
+    forget_image(ctx);
     /* 0 = the default, as in rams_classify_file (rams_image_decode). */
-    size_t max_pixels = params->max_pixels ? params->max_pixels : RAMS_DEFAULT_MAX_PIXELS;
+    size_t max_pixels = p.max_pixels ? p.max_pixels : RAMS_DEFAULT_MAX_PIXELS;
     if ((double)width * height > (double)max_pixels)
         return rams_fail(RAMS_ERR_LIMIT, "image of %dx%d pixels is above the limit of %zu", width, height, max_pixels);
-    return classify_image(ctx, rgb, width, height, stride, "image", params, out);
+    st = classify_image(ctx, rgb, width, height, stride, "image", &p);
+    if (st == RAMS_OK && p.want_image) { /* a packed copy: the caller's buffer may go */
+        size_t row = (size_t)width * 3;
+        ctx->image_rgb = malloc(row * (size_t)height);
+        if (!ctx->image_rgb) return rams_fail(RAMS_ERR_NO_MEMORY, "image: out of memory copying %dx%d pixels", width, height);
+        for (int y = 0; y < height; y++) memcpy(ctx->image_rgb + row * (size_t)y, rgb + stride * (size_t)y, row);
+        ctx->result.image_rgb = ctx->image_rgb;
+    }
+    if (st == RAMS_OK) rams_result_copy_out(&ctx->result, out, p.result_size);
+    return st;
 }
 
 /* ---- experimental ------------------------------------------------------------------------- */

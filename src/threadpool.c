@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "error.h"
 
@@ -118,4 +119,10 @@ void rams_split(int n, int index, int count, int *begin, int *end)
 {
     *begin = (int)((long long)n * index / count);
     *end = (int)((long long)n * (index + 1) / count);
+}
+
+int rams_online_cpus(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > RAMS_MAX_THREADS ? RAMS_MAX_THREADS : (int)cpus;
 }

@@ -12,6 +12,12 @@
 
 typedef struct rams_pool rams_pool;
 
+/* More threads than this never pay for one image's row blocks. */
+#define RAMS_MAX_THREADS 256
+
+/* The online CPUs, 1..RAMS_MAX_THREADS: what threads = 0 means. */
+int rams_online_cpus(void);
+
 /* A pool of `threads` threads including the caller (threads - 1 are started). */
 rams_status rams_pool_create(int threads, rams_pool **out);
 void rams_pool_free(rams_pool *pool);

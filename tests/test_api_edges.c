@@ -26,7 +26,8 @@ static rams_context *ctx;
 static int setup(void **state)
 {
     (void)state;
-    rams_context_params cp = {.threads = 1};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
     if (rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &model) != RAMS_OK) return -1;
     return rams_context_create(model, &cp, &ctx) == RAMS_OK ? 0 : -1;
 }
@@ -104,7 +105,8 @@ static void test_model_free_with_live_contexts_fails(void **state)
     (void)state;
     rams_model *m;
     assert_int_equal(rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &m), RAMS_OK);
-    rams_context_params cp = {.threads = 1};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
     rams_context *a, *b;
     assert_int_equal(rams_context_create(m, &cp, &a), RAMS_OK);
     assert_int_equal(rams_context_create(m, &cp, &b), RAMS_OK);
@@ -150,7 +152,8 @@ typedef struct {
 static void *create_and_free(void *p)
 {
     count_arg *arg = p;
-    rams_context_params cp = {.threads = 1};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
     pthread_barrier_wait(arg->start);
     for (int i = 0; i < COUNT_ROUNDS; i++) {
         rams_context *c1, *c2;
@@ -167,7 +170,8 @@ static void test_context_count_is_atomic(void **state)
     (void)state;
     rams_model *m;
     assert_int_equal(rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &m), RAMS_OK);
-    rams_context_params cp = {.threads = 1};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
     rams_context *held;
     assert_int_equal(rams_context_create(m, &cp, &held), RAMS_OK);
     pthread_barrier_t start;

@@ -149,7 +149,8 @@ static void test_nan_in_a_weight_matrix_is_refused_at_run_time(void **state)
     write_model(valid_header(), "transformer.encoder.layer.0.attn.value.weight", 5, NAN);
     rams_model *m;
     assert_int_equal(rams_model_load(tmp_model, NULL, &m), RAMS_OK);
-    rams_context_params cp = {.threads = 1};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
     rams_context *ctx;
     assert_int_equal(rams_context_create(m, &cp, &ctx), RAMS_OK);
     for (int mode = RAMS_MODE_SCALE1; mode <= RAMS_MODE_FUSED; mode++) {
@@ -292,7 +293,8 @@ static rams_context *tiny_ctx;
 static int setup_tiny(void **state)
 {
     (void)state;
-    rams_context_params cp = {.threads = 1};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
     if (rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &tiny) != RAMS_OK) return -1;
     return rams_context_create(tiny, &cp, &tiny_ctx) == RAMS_OK ? 0 : -1;
 }
@@ -386,7 +388,8 @@ static void test_preprocess_failure_message_is_one_clean_line(void **state)
     write_model(h, NULL, 0, 0);
     rams_model *m;
     assert_int_equal(rams_model_load(tmp_model, NULL, &m), RAMS_OK);
-    rams_context_params cp = {.threads = 1};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
     rams_context *ctx;
     assert_int_equal(rams_context_create(m, &cp, &ctx), RAMS_OK);
     int w = 1, hgt = 1 << 17; /* 1 x 131072: the long side would become 2^31 */

@@ -133,7 +133,8 @@ typedef struct {
 static void *work(void *arg)
 {
     worker *w = arg;
-    rams_context_params cp = {.threads = w->ctx_threads};
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = w->ctx_threads;
     rams_context *ctx;
     if (rams_context_create(in.model, &cp, &ctx) != RAMS_OK) {
         w->errors++;
@@ -206,7 +207,8 @@ static int setup(void **state)
 
     /* The serial references, one context per thread count, inputs in order. */
     for (int t = 1; t <= 2; t++) {
-        rams_context_params cp = {.threads = t};
+        rams_context_params cp = rams_context_default_params();
+        cp.threads = t;
         rams_context *ctx;
         if (rams_context_create(m, &cp, &ctx) != RAMS_OK) return -1;
         for (int i = 0; i < input_count(); i++) run_one(ctx, i, &reference[t - 1][i]);

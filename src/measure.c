@@ -1,0 +1,82 @@
+/* Measurements for `ramscli bench` (experimental API): the machine's f32 matrix-product rate. */
+#include <math.h>
+#include <stdlib.h>
+
+#define RAMSTRANS_EXPERIMENTAL
+
+#include "clock.h"
+#include "error.h"
+#include "kernels.h"
+#include "model.h"
+#include "threadpool.h"
+
+typedef struct {
+    int m, n, k, reps;
+    const float *b; /* [n, k], shared             */
+    float **a, **c; /* per thread: its rows' input and output */
+} gemm_job;
+
+/* Each pool thread multiplies its share of the m rows by the one weight matrix, as the engine's row
+ * blocks do (single-threaded OpenBLAS under the library's own pool). */
+static void gemm_rows(void *arg, int index, int count)
+{
+    const gemm_job *g = arg;
+    int r0, r1;
+    rams_split(g->m, index, count, &r0, &r1);
+    if (r1 <= r0) return;
+    for (int r = 0; r < g->reps; r++) rams_gemm_f32(g->c[index], g->n, g->a[index], g->k, r1 - r0, g->k, g->b, g->n);
+}
+
+/* The shapes of the QKV projection: N token rows times the [3D, D] weights. */
+rams_status rams_measure_gemm_gflops(const rams_model *model, int threads, double seconds, double *out)
+{
+    rams_clear_error();
+    const char *null = !model ? "model" : !out ? "out" : NULL;
+    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_measure_gemm_gflops: %s is NULL", null);
+    if (threads < 0 || threads > RAMS_MAX_THREADS)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_measure_gemm_gflops: threads = %d is outside 0..%d", threads,
+                         RAMS_MAX_THREADS);
+    if (!(seconds > 0) || !isfinite(seconds))
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_measure_gemm_gflops: seconds = %g is not a positive number", seconds);
+    if (threads == 0) threads = rams_online_cpus();
+    const rams_config *c = &model->cfg;
+    gemm_job g = {.m = c->num_tokens, .n = 3 * c->hidden, .k = c->hidden, .reps = 1};
+    rams_pool *pool = NULL;
+    rams_status st = rams_pool_create(threads, &pool);
+    if (st != RAMS_OK) return st;
+    float *b = malloc((size_t)g.n * g.k * sizeof *b);
+    g.a = calloc((size_t)threads, sizeof *g.a);
+    g.c = calloc((size_t)threads, sizeof *g.c);
+    int ok = b && g.a && g.c;
+    if (ok) {
+        for (size_t i = 0; i < (size_t)g.n * g.k; i++) b[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+        g.b = b;
+        for (int t = 0; ok && t < threads; t++) {
+            int r0, r1;
+            rams_split(g.m, t, threads, &r0, &r1);
+            size_t rows = (size_t)(r1 - r0);
+            g.a[t] = malloc((rows ? rows : 1) * g.k * sizeof(float));
+            g.c[t] = calloc((rows ? rows : 1) * g.n, sizeof(float));
+            ok = g.a[t] && g.c[t];
+            for (size_t i = 0; ok && i < rows * g.k; i++) g.a[t][i] = (float)(i % 7) * 0.1f;
+        }
+    }
+    if (ok) {
+        /* One round to warm up and to size the timed rounds to about `seconds`. */
+        double start = rams_now();
+        rams_pool_run(pool, gemm_rows, &g);
+        double once = rams_now() - start;
+        double reps = once > 0 ? ceil(seconds / once) : 1000;
+        g.reps = reps < 1 ? 1 : reps > 100000 ? 100000 : (int)reps;
+        start = rams_now();
+        rams_pool_run(pool, gemm_rows, &g);
+        double elapsed = rams_now() - start;
+        *out = elapsed > 0 ? 2.0 * g.m * (double)g.n * g.k * g.reps / elapsed / 1e9 : 0;
+    } else {
+        st = rams_fail(RAMS_ERR_NO_MEMORY, "rams_measure_gemm_gflops: out of memory");
+    }
+    for (int t = 0; g.a && g.c && t < threads; t++) free(g.a[t]), free(g.c[t]);
+    free(g.a), free(g.c), free(b);
+    rams_pool_free(pool);
+    return st;
+}
