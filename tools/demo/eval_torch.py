@@ -2,6 +2,9 @@
 
     /usr/bin/python3 tools/demo/eval_torch.py --model models/default.safetensors DIR [--limit N] [--json]
 
+--limit N scores the same N images as `ramscli eval --limit N`: round-robin over the sorted class
+folders, the files of each sorted by name.
+
 Images are preprocessed as the model file's metadata says (resize "fixed" to W x H, centre crop,
 mean/std).  Prints top-1 and top-5 per mode (scale1, scale2, fused); --json prints one object on the
 last line, the same shape as `ramscli eval --json`.  Class folders are matched to the model's labels
@@ -76,20 +79,29 @@ def load_model(path):
     return model, json.loads(meta["ramstrans.labels"]), json.loads(meta["ramstrans.preprocess"])
 
 
+def round_robin(per_class, limit=None):
+    """per_class: one list per class (in class order).  Takes one from each class in turn, as
+    `ramscli eval` does, so that --limit N scores the same balanced subset there and here."""
+    out = []
+    for i in range(max((len(c) for c in per_class), default=0)):
+        out += [c[i] for c in per_class if i < len(c)]
+    return out[:limit] if limit else out
+
+
 def load_folder(root, labels, preprocess, limit=None):
-    """Reads DIR/<class>/* images, preprocessed as the metadata says.  Returns (uint8 array, y)."""
+    """Reads DIR/<class>/* images, preprocessed as the metadata says.  Returns (uint8 array, y).
+    Class folders and the files in each are sorted by name; with limit, the first `limit` images
+    of the round-robin order over the classes (the subset `ramscli eval --limit` takes)."""
     index = {normalise_name(l): i for i, l in enumerate(labels)}
-    files = []
-    for d in sorted(os.listdir(root)):
+    per_class = []
+    for d in sorted(os.listdir(root), key=os.fsencode):  # byte order, as ramscli's strcmp
         if not os.path.isdir(os.path.join(root, d)):
             continue
         if normalise_name(d) not in index:
             raise SystemExit(f"{root}/{d}: folder matches no label of the model")
-        for f in sorted(os.listdir(os.path.join(root, d))):
-            files.append((os.path.join(root, d, f), index[normalise_name(d)]))
-    files.sort(key=lambda t: t[0])
-    if limit:
-        files = files[:limit]
+        per_class.append([(os.path.join(root, d, f), index[normalise_name(d)])
+                          for f in sorted(os.listdir(os.path.join(root, d)), key=os.fsencode)])
+    files = round_robin(per_class, limit)
     rs, crop = preprocess["resize"], preprocess["crop"]
     X, y = [], []
     for f, label in files:
