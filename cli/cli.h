@@ -1,4 +1,5 @@
-/* ramscli: what the subcommands share (input lists, ordered worker pool, progress bar, JSON, errors). */
+/* ramscli: what the subcommands share (option parsing, input lists, ordered worker pool, progress
+ * bar, JSON, errors).  One file per subcommand (cmd_*.c); ramscli.c dispatches. */
 #ifndef RAMSCLI_H
 #define RAMSCLI_H
 
@@ -10,7 +11,7 @@
 /* Exit statuses: 0 all fine, 1 some input (or the model) failed, 2 the command line was wrong. */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
 
-/* ---- errors (cli_util.c) -------------------------------------------------------------------- */
+/* ---- errors and the model (common.c) -------------------------------------------------------- */
 
 /* Prints "ramscli: WHAT: MESSAGE" on stderr as one line.  When the library's message already
  * starts with WHAT (it names the file itself), WHAT is not repeated. */
@@ -19,16 +20,67 @@ void cli_report(const char *what, const char *message);
 /* Prints "ramscli: <cmd>: <printf message>" and a hint to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses a whole decimal integer in [lo, hi]; 0 on success. */
-int cli_parse_int(const char *text, long lo, long hi, long *out);
-
-/* Threads when --threads is not given: the online CPUs. */
-int cli_default_threads(void);
-
 /* Loads `path` (NULL: the default model) and reports a failure; NULL on failure. */
 rams_model *cli_load_model(const char *path);
 
-/* ---- inputs (cli_util.c) -------------------------------------------------------------------- */
+/* Threads when --threads is not given: the online CPUs (1..256). */
+int cli_default_threads(void);
+
+/* ---- the option parser (options.c) ---------------------------------------------------------- */
+
+/* What an option takes and where its value goes. */
+typedef enum {
+    CLI_OPT_FLAG,   /* no value: *(int *)dest = 1                                             */
+    CLI_OPT_STRING, /* *(const char **)dest = the value                                       */
+    CLI_OPT_FILE,   /* the same, but an empty value is refused ("--out wants a file name")    */
+    CLI_OPT_INT,    /* *(long *)dest = a whole decimal number in [lo, hi]                    */
+    CLI_OPT_MODE    /* *(rams_mode *)dest = scale1, scale2 or fused (rams_mode_parse)          */
+} cli_opt_kind;
+
+typedef struct {
+    const char *name;  /* the long name, without "--"; NULL ends a table                        */
+    char letter;       /* the short name ('m' for -m), or 0                                     */
+    cli_opt_kind kind;
+    void *dest;
+    long lo, hi;       /* CLI_OPT_INT: the accepted range                                       */
+    const char *wants; /* CLI_OPT_INT: how the error names the range ("a positive number");
+                        * NULL: "LO..HI"                                                        */
+} cli_option;
+
+/* Table entries; the conditional makes the compiler check each dest's type. */
+#define CLI_FLAG(name, letter, dest) {name, letter, CLI_OPT_FLAG, 1 ? (dest) : (int *)0, 0, 0, NULL}
+#define CLI_STRING(name, letter, dest) \
+    {name, letter, CLI_OPT_STRING, 1 ? (dest) : (const char **)0, 0, 0, NULL}
+#define CLI_FILE(name, letter, dest) {name, letter, CLI_OPT_FILE, 1 ? (dest) : (const char **)0, 0, 0, NULL}
+#define CLI_INT(name, letter, dest, lo, hi, wants) \
+    {name, letter, CLI_OPT_INT, 1 ? (dest) : (long *)0, lo, hi, wants}
+#define CLI_MODE(name, letter, dest) {name, letter, CLI_OPT_MODE, 1 ? (dest) : (rams_mode *)0, 0, 0, NULL}
+#define CLI_END {NULL, 0, CLI_OPT_FLAG, NULL, 0, 0, NULL}
+
+/* A subcommand's command line: its options, its usage text and what it takes after them. */
+typedef struct {
+    const char *name;          /* "classify": messages read "ramscli classify: ..."             */
+    const char *usage;         /* printed on stdout by -h / --help (always accepted)            */
+    const cli_option *options; /* ends with an entry whose name is NULL                         */
+    int min_operands;          /* fewer: the usage error `missing`                              */
+    int max_operands;          /* more: the usage error `extra` (one %s, the first one too many);
+                                * negative: any number                                          */
+    const char *missing, *extra;
+} cli_command_line;
+
+/* Parses argv (argv[0] = the subcommand's name) with getopt_long: long options, their unique
+ * abbreviations and --name=value, short options (clustered too), operands anywhere, "--" ends
+ * the options.  In order: each option as it comes (a bad value, an unknown option or a missing
+ * value is a usage error; -h/--help prints the usage and stops), then the operand count, then
+ * the CLI_OPT_FILE values.  Usage errors print "ramscli: CMD: what is wrong" and the hint to
+ * --help on stderr, nothing on stdout.
+ *
+ * Returns CLI_PARSED with *first_operand = the index of the first operand in the (permuted) argv,
+ * or the exit status to end with: CLI_EXIT_OK after --help, CLI_EXIT_USAGE after an error. */
+enum { CLI_PARSED = -1 };
+int cli_parse_command_line(const cli_command_line *cl, int argc, char **argv, int *first_operand);
+
+/* ---- inputs (inputs.c) ---------------------------------------------------------------------- */
 
 typedef struct {
     char **paths;
@@ -50,7 +102,7 @@ void cli_list_free(cli_list *list);
 /* Does this directory entry look like something to classify (by extension or magic bytes)? */
 int cli_is_input_file(const char *path);
 
-/* ---- progress bar on stderr (cli_util.c) ---------------------------------------------------- */
+/* ---- progress bar on stderr (progress.c) ---------------------------------------------------- */
 
 typedef struct {
     int enabled;
@@ -94,10 +146,13 @@ char *cli_result_json(const char *file, const rams_result *r);
 /* The model's description for `info --json` (malloc'd), or NULL. */
 char *cli_info_json(const char *path, const rams_model *m, const rams_model_info *info);
 
-/* ---- subcommands ---------------------------------------------------------------------------- */
-/* Each gets argv[0] = its own name. */
-int cli_cmd_eval(int argc, char **argv);
-int cli_cmd_explain(int argc, char **argv); /* explain.c */
-int cli_cmd_bench(int argc, char **argv);   /* bench.c */
+/* ---- subcommands (cmd_*.c) ------------------------------------------------------------------ */
+/* Each gets argv[0] = its own name and returns the exit status. */
+int cli_cmd_classify(int argc, char **argv); /* cmd_classify.c */
+int cli_cmd_info(int argc, char **argv);     /* cmd_info.c     */
+int cli_cmd_eval(int argc, char **argv);     /* cmd_eval.c     */
+int cli_cmd_explain(int argc, char **argv);  /* cmd_explain.c  */
+int cli_cmd_bench(int argc, char **argv);    /* cmd_bench.c    */
+int cli_cmd_version(int argc, char **argv);  /* ramscli.c      */
 
 #endif

@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,37 +332,20 @@ static void print_table(const eval_job *job, const rams_model *m, double seconds
 }
 
 int cli_cmd_eval(int argc, char **argv) {
-    static const struct option options[] = {{"model", required_argument, NULL, 'm'},
-                                            {"json", no_argument, NULL, 'j'},
-                                            {"limit", required_argument, NULL, 'n'},
-                                            {"threads", required_argument, NULL, 't'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
     const char *model_path = NULL;
-    int json = 0, c;
+    int json = 0, first;
     long limit = 0, threads = cli_default_threads();
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:n:t:h", options, NULL)) != -1) {
-        switch (c) {
-        case 'm': model_path = optarg; break;
-        case 'j': json = 1; break;
-        case 'n':
-            if (cli_parse_int(optarg, 1, 1000000000L, &limit))
-                return cli_usage_error("eval", "--limit wants a positive number, not '%s'", optarg);
-            break;
-        case 't':
-            if (cli_parse_int(optarg, 1, 256, &threads))
-                return cli_usage_error("eval", "--threads wants 1..256, not '%s'", optarg);
-            break;
-        case 'h': fputs(eval_usage, stdout); return CLI_EXIT_OK;
-        case ':': return cli_usage_error("eval", "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error("eval", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) return cli_usage_error("eval", "no DIR given");
-    if (optind + 1 < argc) return cli_usage_error("eval", "one DIR only, got '%s' too", argv[optind + 1]);
-    const char *dir = argv[optind];
+    const cli_option options[] = {
+        CLI_STRING("model", 'm', &model_path),
+        CLI_FLAG("json", 0, &json),
+        CLI_INT("limit", 'n', &limit, 1, 1000000000L, "a positive number"),
+        CLI_INT("threads", 't', &threads, 1, 256, NULL),
+        CLI_END,
+    };
+    const cli_command_line cl = {"eval", eval_usage, options, 1, 1, "no DIR given", "one DIR only, got '%s' too"};
+    int parsed = cli_parse_command_line(&cl, argc, argv, &first);
+    if (parsed != CLI_PARSED) return parsed;
+    const char *dir = argv[first];
 
     rams_model *m = cli_load_model(model_path);
     if (!m) return CLI_EXIT_FAILED;

@@ -15,17 +15,14 @@
  * up by an integer factor (nearest neighbour, so every input pixel stays a visible square) to
  * at least 320 px; the heatmap is drawn per grid cell because DPPM decides per cell. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <getopt.h>
 #include <math.h>
-#include <png.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
+#include "canvas.h"
 #include "font.h"
 #include "image.h"      /* rams_read_file, rams_sniff, rams_image_decode, rams_npy_*   */
 #include "preprocess.h" /* rams_preprocess_rgb, rams_box_to_image                       */
@@ -79,11 +76,6 @@ enum {
 #define HEAT_OPACITY 0.45f
 
 typedef struct {
-    int width, height;
-    uint8_t *rgb;
-} canvas;
-
-typedef struct {
     int scale;             /* integer upscaling of input pixels                          */
     int panel;             /* panel side: scale * S                                      */
     int left_x, right_x;   /* panels' left edges                                         */
@@ -108,36 +100,9 @@ static layout make_layout(int image_size, int legend_lines, int *width, int *hei
     return l;
 }
 
-static void put_pixel(canvas *c, int x, int y, const uint8_t color[3]) {
-    if (x < 0 || y < 0 || x >= c->width || y >= c->height) return;
-    memcpy(c->rgb + ((size_t)y * c->width + x) * 3, color, 3);
-}
-
-static void fill_rect(canvas *c, int x, int y, int w, int h, const uint8_t color[3]) {
-    for (int j = y; j < y + h; j++)
-        for (int i = x; i < x + w; i++) put_pixel(c, i, j, color);
-}
-
-/* An outline `thick` pixels wide, inside the rectangle [x, x+w) x [y, y+h). */
-static void frame_rect(canvas *c, int x, int y, int w, int h, int thick, const uint8_t color[3]) {
-    fill_rect(c, x, y, w, thick, color);
-    fill_rect(c, x, y + h - thick, w, thick, color);
-    fill_rect(c, x, y, thick, h, color);
-    fill_rect(c, x + w - thick, y, thick, h, color);
-}
-
-/* Text cut with ".." to at most max_width pixels. */
+/* Text at the picture's text size, cut with ".." to at most max_width pixels. */
 static void draw_text_fit(canvas *c, int x, int y, int max_width, const uint8_t color[3], const char *text) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    size_t n = strlen(buf);
-    if (font_text_width(buf, TEXT_SCALE) > max_width) {
-        while (n > 2 && font_text_width(buf, TEXT_SCALE) > max_width) {
-            n--;
-            buf[n - 2] = '.', buf[n - 1] = '.', buf[n] = '\0';
-        }
-    }
-    font_draw_text(c->rgb, c->width, c->height, x, y, TEXT_SCALE, color, buf);
+    canvas_text(c, x, y, max_width, TEXT_SCALE, color, text);
 }
 
 /* An approximation of matplotlib's perceptually uniform "inferno" map (black, purple, red,
@@ -180,7 +145,7 @@ static void draw_tensor(canvas *c, int x0, int y0, const float *chw, int size, i
                 for (int ch = 0; ch < 3; ch++)
                     px[ch] = (uint8_t)lrintf((1 - HEAT_OPACITY) * px[ch] + HEAT_OPACITY * h[ch]);
             }
-            fill_rect(c, x0 + sx * scale, y0 + sy * scale, scale, scale, px);
+            canvas_fill(c, x0 + sx * scale, y0 + sy * scale, scale, scale, px);
         }
     }
 }
@@ -199,10 +164,10 @@ static void outline_cells(canvas *c, int x0, int y0, const unsigned char *mask, 
              * only against cells below the threshold (the kept outline covers the rest). */
 #define OUTSIDE(r, q) ((r) < 0 || (q) < 0 || (r) >= grid || (q) >= grid || \
                        (member == 2 ? mask[(r) * grid + (q)] != 2 : mask[(r) * grid + (q)] == 0))
-            if (OUTSIDE(i - 1, j)) fill_rect(c, left, top, right - left, thick, color);
-            if (OUTSIDE(i + 1, j)) fill_rect(c, left, bottom - thick, right - left, thick, color);
-            if (OUTSIDE(i, j - 1)) fill_rect(c, left, top, thick, bottom - top, color);
-            if (OUTSIDE(i, j + 1)) fill_rect(c, right - thick, top, thick, bottom - top, color);
+            if (OUTSIDE(i - 1, j)) canvas_fill(c, left, top, right - left, thick, color);
+            if (OUTSIDE(i + 1, j)) canvas_fill(c, left, bottom - thick, right - left, thick, color);
+            if (OUTSIDE(i, j - 1)) canvas_fill(c, left, top, thick, bottom - top, color);
+            if (OUTSIDE(i, j + 1)) canvas_fill(c, right - thick, top, thick, bottom - top, color);
 #undef OUTSIDE
         }
     }
@@ -264,8 +229,8 @@ static int draw_predictions(canvas *c, const layout *l, const rams_model *m, con
             snprintf(line, sizeof line, "%d.", k + 1);
             draw_text_fit(c, x + 12, y, 36, col_dim_text, line);
             int bar_x = x + 48, bar_h = FONT_HEIGHT * TEXT_SCALE - 2;
-            frame_rect(c, bar_x, y, PROB_BAR_WIDTH + 2, bar_h, 1, col_bar_frame);
-            fill_rect(c, bar_x + 1, y + 1, (int)lrint(t.prob[k] * PROB_BAR_WIDTH), bar_h - 2, col_bar);
+            canvas_frame(c, bar_x, y, PROB_BAR_WIDTH + 2, bar_h, 1, col_bar_frame);
+            canvas_fill(c, bar_x + 1, y + 1, (int)lrint(t.prob[k] * PROB_BAR_WIDTH), bar_h - 2, col_bar);
             snprintf(line, sizeof line, "%6.2f%%", 100.0 * t.prob[k]);
             int text_x = bar_x + PROB_BAR_WIDTH + 14;
             draw_text_fit(c, text_x, y, 7 * FONT_ADVANCE * TEXT_SCALE, col_text, line);
@@ -322,22 +287,22 @@ static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *i
     /* The box covers input pixels top..bottom, left..right inclusive; its frame lies on the
      * outermost canvas pixels of that range. */
     const rams_box *b = &r->box;
-    frame_rect(c, l.left_x + b->left * l.scale, l.panel_y + b->top * l.scale, (b->right - b->left + 1) * l.scale,
+    canvas_frame(c, l.left_x + b->left * l.scale, l.panel_y + b->top * l.scale, (b->right - b->left + 1) * l.scale,
                (b->bottom - b->top + 1) * l.scale, BOX_LINE, col_box);
 
     /* Right panel: what scale 2 saw, framed (outside its pixels) in the box's colour. */
-    frame_rect(c, l.right_x - 3, l.panel_y - 3, l.panel + 6, l.panel + 6, BOX_LINE, col_box);
+    canvas_frame(c, l.right_x - 3, l.panel_y - 3, l.panel + 6, l.panel + 6, BOX_LINE, col_box);
     draw_tensor(c, l.right_x, l.panel_y, r->crop, size, l.scale, pp, NULL, 0);
 
     /* Colour bar of the heat, with the threshold marked. */
     for (int x = 0; x < l.panel; x++) {
         uint8_t h[3];
         heat_color((float)x / (l.panel - 1), h);
-        fill_rect(c, l.left_x + x, l.heat_bar_y, 1, HEAT_BAR_HEIGHT, h);
+        canvas_fill(c, l.left_x + x, l.heat_bar_y, 1, HEAT_BAR_HEIGHT, h);
     }
     float t = r->threshold > 1 ? 1 : r->threshold < 0 ? 0 : r->threshold;
     int tick_x = l.left_x + (int)lrintf(t * (l.panel - 1));
-    fill_rect(c, tick_x - 1, l.heat_bar_y - 4, 2, HEAT_BAR_HEIGHT + 8, col_kept);
+    canvas_fill(c, tick_x - 1, l.heat_bar_y - 4, 2, HEAT_BAR_HEIGHT + 8, col_kept);
     int labels_y = l.heat_bar_y + HEAT_BAR_HEIGHT + 6;
     draw_text_fit(c, l.left_x, labels_y, 40, col_dim_text, "0");
     draw_text_fit(c, l.left_x + l.panel - font_text_width("1", TEXT_SCALE), labels_y, 40, col_dim_text, "1");
@@ -352,13 +317,13 @@ static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *i
     for (int x = 0; x < 28; x++) {
         uint8_t h[3];
         heat_color(x / 27.0f, h);
-        fill_rect(c, MARGIN + x, y + 3, 1, 10, h);
+        canvas_fill(c, MARGIN + x, y + 3, 1, 10, h);
     }
     snprintf(line, sizeof line, "attention p per %dx%d-px cell, t = %g x mean(p)", size / grid, size / grid,
              info->alpha);
     draw_text_fit(c, text_x, y, text_w, col_text, line);
     y += LINE;
-    fill_rect(c, MARGIN, y + 3, 28, 10, col_box);
+    canvas_fill(c, MARGIN, y + 3, 28, 10, col_box);
     if (r->box_is_fallback)
         snprintf(line, sizeof line, "zoom box: the whole input (no cell above t)");
     else
@@ -372,80 +337,15 @@ static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *i
         draw_text_fit(c, text_x, y, text_w, col_dim_text, line);
         y += LINE;
     }
-    frame_rect(c, MARGIN, y + 1, 28, 14, BOX_LINE, col_kept);
+    canvas_frame(c, MARGIN, y + 1, 28, 14, BOX_LINE, col_kept);
     snprintf(line, sizeof line, "largest region above t, kept: %d cell%s", kept_cells, kept_cells == 1 ? "" : "s");
     draw_text_fit(c, text_x, y, text_w, col_text, line);
     y += LINE;
-    frame_rect(c, MARGIN, y + 1, 28, 14, 1, col_other);
+    canvas_frame(c, MARGIN, y + 1, 28, 14, 1, col_other);
     snprintf(line, sizeof line, "other cells above t: %d (of %dx%d)", other_cells, grid, grid);
     draw_text_fit(c, text_x, y, text_w, col_text, line);
 
     return draw_predictions(c, &l, m, r, answer, info->num_classes);
-}
-
-/* ---- PNG output (libpng) ------------------------------------------------------------------------ */
-
-typedef struct {
-    char message[256];
-} png_failure;
-
-static void png_on_error(png_structp png, png_const_charp msg) {
-    png_failure *f = png_get_error_ptr(png);
-    snprintf(f->message, sizeof f->message, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
-
-/* Removes a half-written picture, but only a regular file: the output may be a device
- * (/dev/stdout, /dev/full) that must never be unlinked. */
-static void remove_partial(const char *path, int is_regular) {
-    if (is_regular) remove(path);
-}
-
-/* Writes 8-bit RGB as a PNG; on failure returns -1 with the reason in `why` (a regular file
- * left half-written is removed). */
-static int write_png(const char *path, const canvas *c, char *why, size_t why_size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        snprintf(why, why_size, "cannot create: %s", strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    const int is_regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
-    png_failure failure = {{0}};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &failure, png_on_error, png_on_warning);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        remove_partial(path, is_regular);
-        snprintf(why, why_size, "out of memory");
-        return -1;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        remove_partial(path, is_regular);
-        snprintf(why, why_size, "cannot write PNG: %s", failure.message);
-        return -1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)c->width, (png_uint_32)c->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_text text = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Software",
-                     .text = "ramscli explain (libramstrans " RAMSTRANS_VERSION_STRING ")"};
-    png_set_text(png, info, &text, 1);
-    png_write_info(png, info);
-    for (int y = 0; y < c->height; y++) png_write_row(png, c->rgb + (size_t)y * c->width * 3);
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
-        snprintf(why, why_size, "cannot write: %s", strerror(errno));
-        remove_partial(path, is_regular);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- input ----------------------------------------------------------------------------------------- */
@@ -520,36 +420,21 @@ static char *default_out_path(const char *image) {
 /* ---- the command ----------------------------------------------------------------------------------- */
 
 int cli_cmd_explain(int argc, char **argv) {
-    static const struct option options[] = {{"model", required_argument, NULL, 'm'},
-                                            {"out", required_argument, NULL, 'o'},
-                                            {"rollout", required_argument, NULL, 'r'},
-                                            {"mode", required_argument, NULL, 'M'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *out_path = NULL, *rollout_path = NULL;
     rams_mode answer = RAMS_MODE_DEFAULT;
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:o:h", options, NULL)) != -1) {
-        switch (c) {
-        case 'm': model_path = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 'r': rollout_path = optarg; break;
-        case 'M':
-            if (rams_mode_parse(optarg, &answer) != RAMS_OK)
-                return cli_usage_error("explain", "unknown mode '%s' (scale1, scale2 or fused)", optarg);
-            break;
-        case 'h': fputs(explain_usage, stdout); return CLI_EXIT_OK;
-        case ':': return cli_usage_error("explain", "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error("explain", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc) return cli_usage_error("explain", "no IMAGE given");
-    if (optind + 1 < argc) return cli_usage_error("explain", "one IMAGE at a time ('%s' is one too many)", argv[optind + 1]);
-    const char *image_path = argv[optind];
-    if (out_path && !*out_path) return cli_usage_error("explain", "--out wants a file name");
-    if (rollout_path && !*rollout_path) return cli_usage_error("explain", "--rollout wants a file name");
+    int first;
+    const cli_option options[] = {
+        CLI_STRING("model", 'm', &model_path),
+        CLI_FILE("out", 'o', &out_path),
+        CLI_FILE("rollout", 0, &rollout_path),
+        CLI_MODE("mode", 0, &answer),
+        CLI_END,
+    };
+    const cli_command_line cl = {"explain", explain_usage, options, 1, 1, "no IMAGE given",
+                                 "one IMAGE at a time ('%s' is one too many)"};
+    int parsed = cli_parse_command_line(&cl, argc, argv, &first);
+    if (parsed != CLI_PARSED) return parsed;
+    const char *image_path = argv[first];
 
     int rc = CLI_EXIT_FAILED;
     char *default_out = NULL;
@@ -612,7 +497,8 @@ int cli_cmd_explain(int argc, char **argv) {
         goto done;
     }
     char why[320];
-    if (write_png(out_path, &pic, why, sizeof why)) {
+    if (canvas_write_png(&pic, out_path, "ramscli explain (libramstrans " RAMSTRANS_VERSION_STRING ")", why,
+                         sizeof why)) {
         cli_report(out_path, why);
         goto done;
     }

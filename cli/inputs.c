@@ -1,63 +1,16 @@
-/* ramscli helpers: error lines, numbers, model loading, input lists, the progress bar. */
+/* ramscli's input lists: files as given, directories walked recursively in sorted order. */
 #define _POSIX_C_SOURCE 200809L
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "image.h" /* rams_sniff: the library's own idea of what it can decode */
-
-/* ---- errors ----------------------------------------------------------------------------------- */
-
-void cli_report(const char *what, const char *message) {
-    if (!message || !*message) message = "failed (no message)";
-    size_t n = what ? strlen(what) : 0;
-    if (n && strncmp(message, what, n) == 0 && message[n] == ':')
-        fprintf(stderr, "ramscli: %s\n", message);
-    else if (n)
-        fprintf(stderr, "ramscli: %s: %s\n", what, message);
-    else
-        fprintf(stderr, "ramscli: %s\n", message);
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "ramscli: %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n(see 'ramscli %s --help')\n", cmd);
-    return CLI_EXIT_USAGE;
-}
-
-int cli_parse_int(const char *text, long lo, long hi, long *out) {
-    if (!text || !*text) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-rams_model *cli_load_model(const char *path) {
-    rams_model_params mp = rams_model_default_params();
-    rams_model *m = NULL;
-    if (rams_model_load(path, &mp, &m) != RAMS_OK) {
-        cli_report(path ? path : "default model", rams_last_error());
-        return NULL;
-    }
-    return m;
-}
 
 /* ---- input lists ------------------------------------------------------------------------------ */
 
@@ -205,76 +158,4 @@ int cli_list_add_argument(cli_list *list, const char *path) {
         return rc;
     }
     return cli_list_push(list, path);
-}
-
-/* ---- progress bar ----------------------------------------------------------------------------- */
-
-double cli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* "More than a few": a bar for two or three files is noise. */
-#define CLI_PROGRESS_MIN_INPUTS 5
-
-void cli_progress_start(cli_progress *p, size_t total) {
-    memset(p, 0, sizeof *p);
-    p->total = total;
-    p->enabled = total >= CLI_PROGRESS_MIN_INPUTS && isatty(STDERR_FILENO);
-    p->start = p->last_draw = cli_now();
-}
-
-static void format_duration(char *buf, size_t size, double seconds) {
-    if (seconds < 0 || seconds > 99 * 3600.0) {
-        snprintf(buf, size, "--:--");
-        return;
-    }
-    long s = (long)(seconds + 0.5);
-    if (s >= 3600)
-        snprintf(buf, size, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-    else
-        snprintf(buf, size, "%ld:%02ld", s / 60, s % 60);
-}
-
-static void progress_draw(cli_progress *p, double now) {
-    enum { WIDTH = 30 };
-    double elapsed = now - p->start;
-    double rate = elapsed > 0 ? p->done / elapsed : 0;
-    int filled = p->total ? (int)(WIDTH * p->done / p->total) : WIDTH;
-    char bar[WIDTH + 1], eta[32];
-    for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '#' : '.';
-    bar[WIDTH] = 0;
-    format_duration(eta, sizeof eta, rate > 0 ? (p->total - p->done) / rate : -1);
-    fprintf(stderr, "\r%zu/%zu [%s] %.1f/s ETA %s\033[K", p->done, p->total, bar, rate, eta);
-    fflush(stderr);
-    p->drawn = 1;
-    p->last_draw = now;
-}
-
-void cli_progress_step(cli_progress *p) {
-    p->done++;
-    if (!p->enabled) return;
-    double now = cli_now();
-    if (now - p->last_draw >= 0.1 || p->done == p->total || !p->drawn) progress_draw(p, now);
-}
-
-void cli_progress_clear(cli_progress *p) {
-    if (p->enabled && p->drawn) {
-        fputs("\r\033[K", stderr);
-        p->drawn = 0;
-    }
-}
-
-void cli_progress_finish(cli_progress *p) {
-    if (!p->enabled) return;
-    if (!p->drawn) progress_draw(p, cli_now()); /* the last step drew the final count already */
-    fputc('\n', stderr);
-    p->drawn = 0;
-}
-
-int cli_default_threads(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }

@@ -3,7 +3,6 @@
 #define RAMSTRANS_EXPERIMENTAL
 #include <cblas.h>
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,41 +101,22 @@ static int run_once(rams_context *ctx, const char *input, const float *tensor, i
 
 int cli_cmd_bench(int argc, char **argv)
 {
-    static const struct option options[] = {{"model", required_argument, NULL, 'm'},
-                                            {"mode", required_argument, NULL, 'M'},
-                                            {"runs", required_argument, NULL, 'r'},
-                                            {"threads", required_argument, NULL, 't'},
-                                            {"input", required_argument, NULL, 'i'},
-                                            {"json", no_argument, NULL, 'j'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *input = NULL;
     rams_run_params params = rams_run_default_params();
     long runs = 5, threads = cli_default_threads();
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:r:t:i:h", options, NULL)) != -1) {
-        switch (c) {
-        case 'm': model_path = optarg; break;
-        case 'M':
-            if (rams_mode_parse(optarg, &params.mode) != RAMS_OK)
-                return cli_usage_error("bench", "unknown mode '%s' (scale1, scale2 or fused)", optarg);
-            break;
-        case 'r':
-            if (cli_parse_int(optarg, 1, 100000, &runs)) return cli_usage_error("bench", "--runs wants 1..100000, not '%s'", optarg);
-            break;
-        case 't':
-            if (cli_parse_int(optarg, 1, 256, &threads)) return cli_usage_error("bench", "--threads wants 1..256, not '%s'", optarg);
-            break;
-        case 'i': input = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': fputs(bench_usage, stdout); return CLI_EXIT_OK;
-        case ':': return cli_usage_error("bench", "%s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    int json = 0, first;
+    const cli_option options[] = {
+        CLI_STRING("model", 'm', &model_path),
+        CLI_MODE("mode", 0, &params.mode),
+        CLI_INT("runs", 'r', &runs, 1, 100000, NULL),
+        CLI_INT("threads", 't', &threads, 1, 256, NULL),
+        CLI_STRING("input", 'i', &input),
+        CLI_FLAG("json", 0, &json),
+        CLI_END,
+    };
+    const cli_command_line cl = {"bench", bench_usage, options, 0, 0, NULL, "unexpected argument '%s'"};
+    int parsed = cli_parse_command_line(&cl, argc, argv, &first);
+    if (parsed != CLI_PARSED) return parsed;
 
     double t0 = cli_now();
     rams_model *m = cli_load_model(model_path);
