@@ -7,7 +7,7 @@
 
 #include "clock.h"
 #include "error.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "memory.h"
 #include "threadpool.h"
 

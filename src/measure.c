@@ -6,7 +6,7 @@
 
 #include "clock.h"
 #include "error.h"
-#include "kernels.h"
+#include "kernels/gemm.h"
 #include "model.h"
 #include "threadpool.h"
 

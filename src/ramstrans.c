@@ -15,7 +15,7 @@
 #include "encoder.h"
 #include "error.h"
 #include "image.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "memory.h"
 #include "model.h"
 #include "params.h"

@@ -1,5 +1,5 @@
 /* The elementwise loops of the encoder (softmax, GELU, LayerNorm), compiled twice: for any x86-64 (or other
- * CPU), and with AVX2 + FMA (src/vecmath_avx2.c).  rams_vecmath() picks, once, the set the CPU
+ * CPU), and with AVX2 + FMA (vecmath_avx2.c).  rams_vecmath() picks, once, the set the CPU
  * runs.  Both are written so that the compiler vectorises them: libm's expf and erff do not
  * vectorise, and one ViT-B/16 pass at 448 takes 89 million exponentials. */
 #ifndef RAMS_VECMATH_H

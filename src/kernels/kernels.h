@@ -1,11 +1,8 @@
-/* Tensor kernels of the encoder: row-major float32 matrices, GEMMs through OpenBLAS. */
+/* The tensor kernels the encoder calls: row-major float32 matrices.  Linear layers run on a GEMM
+ * backend (gemm.h, linear.c); the elementwise loops on the vecmath set the CPU runs (vecmath.h,
+ * elementwise.c). */
 #ifndef RAMS_KERNELS_H
 #define RAMS_KERNELS_H
-
-/* out[rows, out_dim] += in[rows, in_dim] . W^T (W stored [out_dim, in_dim]): the engine's float32
- * matrix product, single-threaded OpenBLAS (GEMV for one row). */
-void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim, const float *W,
-                  int out_dim);
 
 /* out[rows, out_dim] = in[rows, in_dim] . W^T + b, with W stored [out_dim, in_dim] as PyTorch does.
  * `in` and `out` rows are in_stride / out_stride floats apart.  b may be NULL. */
