@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         float threshold;
         int fallback;
         rams_box box = rams_dppm(maps, layers, N, grid, patch, alpha, image, crop, p, mask, &threshold, &fallback,
-                                 work, NULL);
+                                 work);
         check_box(box, S);
         free(maps);
     }

@@ -1,7 +1,5 @@
 #include "dppm.h"
 
-#include "clock.h"
-
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -145,16 +143,21 @@ size_t rams_dppm_work_bytes(int n_tokens, int grid)
     return (2 * (size_t)n_tokens + (size_t)grid * grid) * sizeof(double) + (size_t)grid * grid * sizeof(int);
 }
 
-rams_box rams_dppm(const float *maps, int layers, int n_tokens, int grid, int patch, double alpha,
-                   const float *image, float *crop, float *p, unsigned char *mask, float *threshold,
-                   int *fallback, void *work, double *rollout_seconds)
+/* work: 2*N doubles of rollout scratch, then v (G*G doubles), then the component stack (G*G ints). */
+const double *rams_dppm_rollout(const float *maps, int layers, int n_tokens, void *work)
 {
     double *rollout_work = work, *v = rollout_work + 2 * (size_t)n_tokens;
+    rams_rollout(maps, layers, n_tokens, v, rollout_work);
+    return v;
+}
+
+rams_box rams_dppm_box(int n_tokens, int grid, int patch, double alpha, const float *image, float *crop, float *p,
+                       unsigned char *mask, float *threshold, int *fallback, void *work)
+{
+    const double *v = (const double *)work + 2 * (size_t)n_tokens;
     int *stack = (int *)(v + (size_t)grid * grid);
     int cells = grid * grid, image_size = grid * patch, r0, c0, r1, c1;
-    double t, start = rams_now();
-    rams_rollout(maps, layers, n_tokens, v, rollout_work);
-    if (rollout_seconds) *rollout_seconds = rams_now() - start;
+    double t;
     rams_threshold(v, cells, alpha, p, &t, mask);
     int area = rams_largest_component(mask, grid, stack, &r0, &c0, &r1, &c1);
     rams_box box = rams_cells_to_box(area, r0, c0, r1, c1, patch, image_size);
@@ -162,4 +165,12 @@ rams_box rams_dppm(const float *maps, int layers, int n_tokens, int grid, int pa
     *fallback = area == 0;
     rams_zoom_crop(image, image_size, box, crop);
     return box;
+}
+
+rams_box rams_dppm(const float *maps, int layers, int n_tokens, int grid, int patch, double alpha,
+                   const float *image, float *crop, float *p, unsigned char *mask, float *threshold,
+                   int *fallback, void *work)
+{
+    rams_dppm_rollout(maps, layers, n_tokens, work);
+    return rams_dppm_box(n_tokens, grid, patch, alpha, image, crop, p, mask, threshold, fallback, work);
 }

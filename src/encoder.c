@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "error.h"
 #include "kernels/kernels.h"
 #include "memory.h"
@@ -174,14 +173,10 @@ void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first
     rams_pool_run(s->pool, block_attention_mlp, &job);
 }
 
-void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps, float *out,
-                 double seconds[2])
+void rams_encode_blocks(const rams_model *m, rams_encoder_state *s, int cls_token, float *maps, float *out)
 {
     const rams_config *c = &m->cfg;
     size_t NN = (size_t)c->num_tokens * c->num_tokens;
-    double t0 = rams_now();
-    rams_embed(m, s, image);
-    double t1 = rams_now();
     for (int l = 0; l < c->layers; l++) {
         int last = l == c->layers - 1;
         /* Only the CLS token's row leaves the last block: nothing reads the other tokens. */
@@ -189,10 +184,12 @@ void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image,
     }
     rams_layernorm(out, c->hidden, s->x + (size_t)cls_token * c->hidden, c->hidden, 1, c->hidden, m->w.norm_w,
                    m->w.norm_b, c->ln_eps);
-    if (seconds) {
-        seconds[0] = t1 - t0;
-        seconds[1] = rams_now() - t1;
-    }
+}
+
+void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps, float *out)
+{
+    rams_embed(m, s, image);
+    rams_encode_blocks(m, s, cls_token, maps, out);
 }
 
 double rams_encode_flops(const rams_config *c, int with_maps)

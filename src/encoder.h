@@ -35,11 +35,13 @@ void rams_embed(const rams_model *m, rams_encoder_state *s, const float *image);
  * head-mean attention probabilities, which needs every query row. */
 void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first_row, int rows, float *map);
 
-/* The whole scale: embedding, every block, part_norm of token `cls_token` into out[D].
- * maps, if not NULL, receives L maps of N x N.  seconds, if not NULL, receives the time of the
- * embedding and of the blocks. */
+/* After rams_embed: every block, then part_norm of token `cls_token` into out[D].  maps, if not
+ * NULL, receives L maps of N x N. */
+void rams_encode_blocks(const rams_model *m, rams_encoder_state *s, int cls_token, float *maps, float *out);
+
+/* The whole scale: rams_embed, then rams_encode_blocks. */
 void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps,
-                 float *out, double seconds[2]);
+                 float *out);
 
 /* Floating-point operations of one rams_encode call (multiply-adds count 2). */
 double rams_encode_flops(const rams_config *c, int with_maps);

@@ -1,14 +1,26 @@
-/* Measurements for `ramscli bench` (experimental API): the machine's f32 matrix-product rate. */
+/* Measurements for `ramscli bench` (experimental API): the arithmetic of one image, and the
+ * machine's f32 matrix-product rate. */
 #include <math.h>
 #include <stdlib.h>
 
 #define RAMSTRANS_EXPERIMENTAL
 
 #include "clock.h"
+#include "encoder.h"
 #include "error.h"
 #include "kernels/gemm.h"
 #include "model.h"
 #include "threadpool.h"
+
+double rams_model_flops(const rams_model *m, rams_mode mode)
+{
+    if (!m) return 0;
+    if (mode == RAMS_MODE_DEFAULT) mode = m->cfg.default_mode;
+    const rams_config *c = &m->cfg;
+    double head = 2.0 * c->hidden * c->classes;
+    if (mode == RAMS_MODE_SCALE1) return rams_encode_flops(c, 0) + head;
+    return rams_encode_flops(c, 1) + rams_encode_flops(c, 0) + 2 * head;
+}
 
 typedef struct {
     int m, n, k, reps;

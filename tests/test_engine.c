@@ -107,7 +107,7 @@ static void test_network_stages(void **state)
 
         /* All layers' maps from a full scale-1 pass. */
         float *maps = malloc((size_t)cfg->layers * NN * sizeof *maps), hidden[64];
-        rams_encode(m, &s, x, 0, maps, hidden, NULL);
+        rams_encode(m, &s, x, 0, maps, hidden);
         double *attn = golden(c, "attn", &n);
         assert_int_equal(n, (size_t)cfg->layers * NN);
         expect_close("attention maps", c, maps, attn, n, 0, 1e-6);
