@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "image.h"
+#include "sniff.h"
 #include "preprocess.h"
 
 /* Small enough that a lying header cannot make one input take seconds. */

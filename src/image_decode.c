@@ -27,17 +27,7 @@
 #include <png.h>
 
 #include "error.h"
-
-rams_file_kind rams_sniff(const uint8_t *data, size_t size)
-{
-    static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    static const uint8_t npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-    if (!data) return RAMS_FILE_UNKNOWN;
-    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) return RAMS_FILE_JPEG;
-    if (size >= 8 && memcmp(data, png_magic, 8) == 0) return RAMS_FILE_PNG;
-    if (size >= 6 && memcmp(data, npy_magic, 6) == 0) return RAMS_FILE_NPY;
-    return RAMS_FILE_UNKNOWN;
-}
+#include "sniff.h"
 
 void rams_image_free(rams_image *img)
 {

@@ -1,4 +1,4 @@
-/* Whole-file reading and the NumPy .npy format (float32 tensors in, float32 maps out).
+/* The NumPy .npy format: float32 tensors in, float32 arrays out.
  *
  * The .npy header is a Python dict literal, e.g.
  *   {'descr': '<f4', 'fortran_order': False, 'shape': (3, 448, 448), }
@@ -6,71 +6,16 @@
  * non-negative integers, and a data section of exactly the size the header announces.  We accept
  * '<f4' as is and '<f8' converted to float (numpy's default dtype is float64, so a tensor saved
  * without .astype(np.float32) still works); any other dtype is RAMS_ERR_UNSUPPORTED. */
-#define _POSIX_C_SOURCE 200809L /* fileno, fstat */
-#include "image.h"
+#define _POSIX_C_SOURCE 200809L /* fileno */
+#include "npy.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "error.h"
-
-rams_status rams_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size)
-{
-    if (!path || !data || !size) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "read_file: NULL argument");
-    *data = NULL;
-    *size = 0;
-    /* O_NONBLOCK: a FIFO must not make the open wait for a writer; it is refused below. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
-    if (fd < 0) return rams_fail(RAMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        return rams_fail(RAMS_ERR_IO, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
-        fclose(f);
-        return rams_fail(RAMS_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return rams_fail(RAMS_ERR_IO, "%s: is a directory", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        return rams_fail(RAMS_ERR_IO, "%s: not a regular file", path);
-    }
-    if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)SIZE_MAX - 1 ||
-        (max_bytes && (uint64_t)st.st_size > (uint64_t)max_bytes)) {
-        fclose(f);
-        return rams_fail(RAMS_ERR_LIMIT, "%s: file of %lld bytes is above the limit of %zu bytes", path,
-                         (long long)st.st_size, max_bytes);
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = malloc(n ? n : 1); /* never malloc(0): an empty file still gets a buffer */
-    if (!buf) {
-        fclose(f);
-        return rams_fail(RAMS_ERR_NO_MEMORY, "%s: cannot allocate %zu bytes", path, n);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int read_error = ferror(f);
-    fclose(f);
-    if (got != n || read_error) {
-        free(buf);
-        return rams_fail(RAMS_ERR_IO, "%s: read %zu of %zu bytes", path, got, n);
-    }
-    *data = buf;
-    *size = n;
-    return RAMS_OK;
-}
 
 /* ---- .npy header parsing ------------------------------------------------------------------- */
 
@@ -350,51 +295,4 @@ rams_status rams_save_npy(const char *path, const float *data, int ndim, const i
         dims[i] = shape[i];
     }
     return rams_npy_write(path, data, ndim, dims);
-}
-
-const char *rams_file_kind_name(rams_file_kind kind)
-{
-    switch (kind) {
-    case RAMS_FILE_JPEG: return "jpeg";
-    case RAMS_FILE_PNG: return "png";
-    case RAMS_FILE_NPY: return "npy";
-    case RAMS_FILE_UNKNOWN: break;
-    }
-    return "unknown";
-}
-
-rams_status rams_file_kind_of(const char *path, rams_file_kind *out)
-{
-    rams_clear_error();
-    const char *null = !path ? "path" : !out ? "out" : NULL;
-    if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_file_kind_of: %s is NULL", null);
-    /* As rams_read_file opens: a FIFO must not make the open wait for a writer. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return rams_fail(RAMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return rams_fail(RAMS_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return rams_fail(RAMS_ERR_IO, S_ISDIR(st.st_mode) ? "%s: is a directory" : "%s: not a regular file", path);
-    }
-    uint8_t head[8]; /* the longest magic, PNG's */
-    size_t got = 0;
-    while (got < sizeof head) {
-        ssize_t r = read(fd, head + got, sizeof head - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            return rams_fail(RAMS_ERR_IO, "%s: cannot read: %s", path, strerror(e));
-        }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
-    *out = rams_sniff(head, got);
-    return RAMS_OK;
 }

@@ -10,6 +10,7 @@
 #include "encoder.h"
 #include "error.h"
 #include "image.h"
+#include "input.h"
 #include "kernels/kernels.h"
 #include "model.h"
 #include "params.h"
@@ -167,24 +168,16 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
 }
 
 /* A .npy input: a 3 x S x S (or 1 x 3 x S x S) float tensor, already preprocessed. */
-static rams_status classify_npy(rams_context *ctx, const char *path, const uint8_t *data, size_t size,
-                                const rams_run_params *params)
+static rams_status classify_npy(rams_context *ctx, const char *path, const rams_npy *t, const rams_run_params *params)
 {
     const rams_config *c = &ctx->model->cfg;
-    size_t want = 3 * (size_t)c->image_size * c->image_size;
-    rams_npy t;
-    rams_status st = rams_npy_decode(data, size, path, want, &t);
-    if (st != RAMS_OK) return st;
-    int lead = t.ndim == 4 ? 1 : 0;
-    int ok = (t.ndim == 3 || (t.ndim == 4 && t.shape[0] == 1)) && t.shape[lead] == 3 &&
-             t.shape[lead + 1] == c->image_size && t.shape[lead + 2] == c->image_size;
-    if (!ok) {
-        rams_npy_free(&t);
+    int lead = t->ndim == 4 ? 1 : 0;
+    int ok = (t->ndim == 3 || (t->ndim == 4 && t->shape[0] == 1)) && t->shape[lead] == 3 &&
+             t->shape[lead + 1] == c->image_size && t->shape[lead + 2] == c->image_size;
+    if (!ok)
         return rams_fail(RAMS_ERR_SHAPE, "%s: tensor shape does not match the model's input 3x%dx%d", path, c->image_size,
                          c->image_size);
-    }
-    st = run_tensor(ctx, t.data, params);
-    rams_npy_free(&t);
+    rams_status st = run_tensor(ctx, t->data, params);
     if (st != RAMS_OK) return rams_fail(st, "%s: %s", path, rams_last_error());
     return st;
 }
@@ -216,32 +209,22 @@ rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_r
     rams_status st = rams_run_params_resolve(params, "rams_classify_file", &p);
     if (st != RAMS_OK) return st;
     forget_image(ctx);
-    /* Compressed images are far smaller than their pixels; 1 GiB bounds any sane input file. */
-    uint8_t *data;
-    size_t size;
-    st = rams_read_file(path, (size_t)1 << 30, &data, &size);
+    const rams_config *c = &ctx->model->cfg;
+    rams_input in;
+    st = rams_input_read(path, p.max_pixels, 3 * (size_t)c->image_size * c->image_size, &in);
     if (st != RAMS_OK) return st;
-    switch (rams_sniff(data, size)) {
-    case RAMS_FILE_NPY:
-        st = classify_npy(ctx, path, data, size, &p);
-        break;
-    case RAMS_FILE_JPEG:
-    case RAMS_FILE_PNG: {
-        rams_image img = {0};
-        st = rams_image_decode(data, size, path, p.max_pixels, &img);
-        if (st == RAMS_OK) st = classify_image(ctx, img.rgb, img.width, img.height, (size_t)img.width * 3, path, &p);
+    if (in.kind == RAMS_FILE_NPY) {
+        st = classify_npy(ctx, path, &in.tensor, &p);
+    } else {
+        rams_image *img = &in.image;
+        st = classify_image(ctx, img->rgb, img->width, img->height, (size_t)img->width * 3, path, &p);
         if (st == RAMS_OK && p.want_image) { /* the decoded pixels stay with the context */
-            ctx->image_rgb = img.rgb;
-            ctx->result.image_rgb = img.rgb;
-            img.rgb = NULL;
+            ctx->image_rgb = img->rgb;
+            ctx->result.image_rgb = img->rgb;
+            img->rgb = NULL;
         }
-        rams_image_free(&img);
-        break;
     }
-    default:
-        st = rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG or .npy file", path);
-    }
-    free(data);
+    rams_input_free(&in);
     if (st == RAMS_OK) rams_result_copy_out(&ctx->result, out, p.result_size);
     return st;
 }

@@ -15,7 +15,9 @@
 #include <cmocka.h>
 
 #define RAMSTRANS_EXPERIMENTAL
+#include "file.h"
 #include "image.h"
+#include "npy.h"
 #include "ramstrans.h"
 #include "test_util.h"
 

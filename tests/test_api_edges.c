@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #define RAMSTRANS_EXPERIMENTAL
+#include "file.h"
 #include "image.h"
 #include "ramstrans.h"
 #include "test_util.h"

@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
+#include "file.h"
 #include "image.h"
+#include "sniff.h"
 #include "test_util.h"
 
 static uint8_t *read_data(const char *name, size_t *size)

@@ -18,7 +18,8 @@
 
 #include <cmocka.h>
 
-#include "image.h"
+#include "file.h"
+#include "npy.h"
 #include "ramstrans.h"
 #include "test_util.h"
 

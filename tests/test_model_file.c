@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "image.h"
+#include "file.h"
 #include "ramstrans.h"
 #include "test_util.h"
 

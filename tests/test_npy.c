@@ -10,7 +10,8 @@
 
 #include <cmocka.h>
 
-#include "image.h"
+#include "file.h"
+#include "npy.h"
 #include "test_util.h"
 
 static rams_npy load_ok(const char *name)

@@ -10,7 +10,8 @@
 
 #include <cmocka.h>
 
-#include "image.h"
+#include "file.h"
+#include "npy.h"
 
 const char *test_data_path(const char *name)
 {
