@@ -101,7 +101,7 @@ rams_status rams_model_get_info(const rams_model *m, rams_model_info *out)
         .image_size = c->image_size, .patch_size = c->patch_size, .grid = c->grid,
         .hidden_size = c->hidden, .num_heads = c->heads, .num_layers = c->layers,
         .mlp_size = c->mlp, .num_classes = c->classes, .ln_eps = c->ln_eps, .alpha = c->alpha,
-        .default_mode = c->default_mode, .dtype = m->dtype, .file_bytes = m->file_size,
+        .default_mode = c->default_mode, .dtype = m->dtype, .file_bytes = m->file.size,
         .preprocess = m->preprocess,
     };
     return RAMS_OK;

@@ -8,10 +8,10 @@
 #include <stddef.h>
 
 #include "ramstrans.h"
+#include "safetensors.h"
 
-/* Hard bounds on what a model file may declare, so that a hostile header never gets an
- * allocation attempt of absurd size.  ViT-L/16 at 448 (N = 786, D = 1024) sits well inside. */
-#define RAMS_MAX_HEADER_BYTES (100u << 20)
+/* Hard bounds on what a model file's metadata may declare, so that a hostile header never gets an
+ * allocation attempt of absurd size (safetensors.h bounds the header itself).  ViT-L/16 at 448 (N = 786, D = 1024) sits well inside. */
 #define RAMS_MAX_IMAGE_SIZE 2048
 #define RAMS_MAX_TOKENS 16386 /* 128 x 128 patches + 2 CLS tokens */
 #define RAMS_MAX_HIDDEN 8192
@@ -67,9 +67,7 @@ struct rams_model {
     rams_preprocess preprocess;
     char **labels;         /* [C], owned                                  */
     char dtype[8];         /* "F32", "F16", "BF16" or "mixed"             */
-    void *file;            /* the mapped (or read) file                   */
-    size_t file_size;
-    int file_is_mapped;
+    rams_file_bytes file;  /* the mapped (or read) file                   */
     struct rams_prefault *prefault; /* maps the weights' pages in the background after loading */
     float *converted;      /* f16 / bf16 / unaligned tensors as f32, one allocation */
     atomic_int contexts;   /* live contexts made from it: rams_model_free refuses while > 0 */

@@ -1,165 +1,20 @@
-/* The model file: safetensors (8-byte little-endian header length, a JSON header, raw tensor data)
- * whose tensor names are the released RAMS-Trans state dict's, plus our metadata
- * (tools/model_file.py documents the keys).  Everything is validated before any tensor is used:
- * header size, every offset inside the data and no two tensors overlapping, dtypes, every shape
- * against the architecture.  f32 tensors are used in place from the mapping; f16 and bf16 ones are
- * widened once into one owned buffer. */
+/* Our model file: the released RAMS-Trans state dict's tensors in a safetensors container
+ * (safetensors.c), plus our metadata (tools/model_file.py documents the keys): the configuration,
+ * the preprocessing and the labels, each validated, then every tensor bound to its weight with its
+ * shape checked against the architecture.  f32 tensors are used in place from the mapping; f16 and
+ * bf16 ones are widened once into one owned buffer. */
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "memory.h"
 #include "model.h"
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "libramstrans reads little-endian tensor data in place: big-endian hosts are not supported"
-#endif
-
-typedef enum { DT_F32, DT_F16, DT_BF16 } tensor_dtype;
-
-typedef struct {
-    const char *name; /* points into the parsed cJSON tree */
-    tensor_dtype dtype;
-    int ndim;
-    int64_t shape[4];
-    size_t begin, end; /* byte offsets inside the data section */
-    int used;
-} tensor_entry;
-
-typedef struct {
-    const char *path;
-    const uint8_t *data; /* start of the data section */
-    size_t data_size;
-    tensor_entry *tensors;
-    int count;
-    float *converted;    /* next free float in model->converted */
-} tensor_table;
-
-/* ---- f16 / bf16 widening ----------------------------------------------------------------- */
-
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalise */
-            exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) { mant <<= 1; exp--; }
-            bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static float bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static size_t dtype_bytes(tensor_dtype dt) { return dt == DT_F32 ? 4 : 2; }
-
-/* ---- header parsing ---------------------------------------------------------------------- */
-
-static int parse_dtype(const char *s, tensor_dtype *out)
-{
-    if (!strcmp(s, "F32")) *out = DT_F32;
-    else if (!strcmp(s, "F16")) *out = DT_F16;
-    else if (!strcmp(s, "BF16")) *out = DT_BF16;
-    else return 0;
-    return 1;
-}
-
-static int compare_by_offset(const void *a, const void *b)
-{
-    const tensor_entry *x = a, *y = b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin;
-}
-
-/* A JSON number that is an exact non-negative integer no larger than max. */
-static int json_uint(const cJSON *item, double max, int64_t *out)
-{
-    if (!cJSON_IsNumber(item)) return 0;
-    double v = item->valuedouble;
-    if (!(v >= 0 && v <= max) || v != floor(v)) return 0;
-    *out = (int64_t)v;
-    return 1;
-}
-
-static rams_status parse_tensor_table(const char *path, const cJSON *header, tensor_table *tt)
-{
-    int n = 0;
-    for (const cJSON *it = header->child; it; it = it->next)
-        if (strcmp(it->string, "__metadata__")) n++;
-    if (n == 0) return rams_fail(RAMS_ERR_FORMAT, "%s: the safetensors header lists no tensors", path);
-    tt->tensors = calloc((size_t)n, sizeof *tt->tensors);
-    if (!tt->tensors) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory for %d tensor entries", path, n);
-    tt->count = 0;
-    for (const cJSON *it = header->child; it; it = it->next) {
-        if (!strcmp(it->string, "__metadata__")) continue;
-        tensor_entry *t = &tt->tensors[tt->count++];
-        t->name = it->string;
-        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
-        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(it, "shape");
-        const cJSON *offs = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
-        if (!cJSON_IsObject(it) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: header entry needs dtype, shape and data_offsets", path, t->name);
-        if (!parse_dtype(dt->valuestring, &t->dtype))
-            return rams_fail(RAMS_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not supported (F32, F16, BF16 are)", path, t->name, dt->valuestring);
-        int ndim = cJSON_GetArraySize(shape);
-        if (ndim > 4) return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s: %d dimensions (at most 4 expected)", path, t->name, ndim);
-        t->ndim = ndim;
-        /* The element count is checked against the data size below, so each dimension only needs
-         * to keep the product (and the product times 4 bytes) from overflowing: 2^60 / dim at every step. */
-        uint64_t count = 1;
-        for (int d = 0; d < ndim; d++) {
-            int64_t v;
-            if (!json_uint(cJSON_GetArrayItem(shape, d), 4294967296.0, &v))
-                return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: shape[%d] is not a non-negative integer", path, t->name, d);
-            t->shape[d] = v;
-            if (v && count > (UINT64_C(1) << 60) / (uint64_t)v)
-                return rams_fail(RAMS_ERR_LIMIT, "%s: tensor %s: shape overflows", path, t->name);
-            count *= (uint64_t)v;
-        }
-        int64_t b, e;
-        if (cJSON_GetArraySize(offs) != 2 || !json_uint(cJSON_GetArrayItem(offs, 0), 9.0e18, &b) ||
-            !json_uint(cJSON_GetArrayItem(offs, 1), 9.0e18, &e))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: data_offsets must be two non-negative integers", path, t->name);
-        if (b > e || (uint64_t)e > tt->data_size)
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: data_offsets [%lld, %lld] outside the %zu data bytes", path,
-                             t->name, (long long)b, (long long)e, tt->data_size);
-        if ((uint64_t)(e - b) != count * dtype_bytes(t->dtype))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: %lld data bytes for %llu elements of %s", path, t->name,
-                             (long long)(e - b), (unsigned long long)count, dt->valuestring);
-        t->begin = (size_t)b;
-        t->end = (size_t)e;
-    }
-    qsort(tt->tensors, (size_t)tt->count, sizeof *tt->tensors, compare_by_offset);
-    for (int i = 1; i < tt->count; i++)
-        if (tt->tensors[i].begin < tt->tensors[i - 1].end)
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensors %s and %s overlap in the data section", path,
-                             tt->tensors[i - 1].name, tt->tensors[i].name);
-    return RAMS_OK;
-}
+#include "safetensors.h"
 
 /* ---- metadata ---------------------------------------------------------------------------- */
 
@@ -306,43 +161,41 @@ static rams_status parse_labels(const char *path, const cJSON *a, rams_model *m)
 
 /* ---- binding tensors to weights ---------------------------------------------------------- */
 
-static tensor_entry *find_tensor(tensor_table *tt, const char *name)
+typedef struct {
+    const rams_safetensors *st;
+    float *converted; /* next free float in model->converted */
+} binder;
+
+static const rams_tensor_entry *find_tensor(const rams_safetensors *st, const char *name)
 {
     /* A checkpoint trained with DataParallel names everything "module.<name>". */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < tt->count; i++) {
-            const char *n = tt->tensors[i].name;
-            if (pass == 1) {
-                if (strncmp(n, "module.", 7)) continue;
-                n += 7;
-            }
-            if (!strcmp(n, name)) return &tt->tensors[i];
-        }
-    return NULL;
+    const rams_tensor_entry *t = rams_safetensors_find(st, name);
+    if (t) return t;
+    char prefixed[160];
+    if (snprintf(prefixed, sizeof prefixed, "module.%s", name) >= (int)sizeof prefixed) return NULL;
+    return rams_safetensors_find(st, prefixed);
 }
-
-static size_t tensor_elements(const tensor_entry *t) { return (t->end - t->begin) / dtype_bytes(t->dtype); }
 
 /* NaN or Inf in a weight poisons every output.  Scanning every weight would cost a read of the
  * whole file (hundreds of MB) at load, so only the tensors that are not matrices are scanned:
  * biases, LayerNorm parameters, CLS tokens and position embeddings (1-D and 3-D; a fraction of a
  * percent of a ViT's weights).  A non-finite value in a matrix shows as non-finite logits, which
  * rams_classify_tensor refuses at run time. */
-static rams_status check_finite(const tensor_table *tt, const char *name, const float *data, size_t n, int ndim)
+static rams_status check_finite(const binder *b, const char *name, const float *data, size_t n, int ndim)
 {
     if (ndim != 1 && ndim != 3) return RAMS_OK;
     for (size_t i = 0; i < n; i++)
         if (!isfinite(data[i]))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%g at element %zu)", tt->path, name,
+            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%g at element %zu)", b->st->path, name,
                              (double)data[i], i);
     return RAMS_OK;
 }
 
 /* Finds `name`, checks its shape (dims listed, -1 terminates) and returns f32 data. */
-static rams_status bind(tensor_table *tt, const char *name, const float **out, int ndim, const int64_t *want)
+static rams_status bind(binder *b, const char *name, const float **out, int ndim, const int64_t *want)
 {
-    tensor_entry *t = find_tensor(tt, name);
-    if (!t) return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is missing", tt->path, name);
+    const rams_tensor_entry *t = find_tensor(b->st, name);
+    if (!t) return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is missing", b->st->path, name);
     int ok = t->ndim == ndim;
     for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == want[d];
     if (!ok) {
@@ -351,46 +204,37 @@ static rams_status bind(tensor_table *tt, const char *name, const float **out, i
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
         for (int d = 0; d < ndim; d++)
             snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", d ? "," : "", (long long)want[d]);
-        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s has shape [%s], the architecture needs [%s]", tt->path, name, got, exp);
+        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s has shape [%s], the architecture needs [%s]", b->st->path, name, got,
+                         exp);
     }
-    t->used = 1;
-    const uint8_t *src = tt->data + t->begin;
-    size_t n = tensor_elements(t);
-    if (t->dtype == DT_F32 && ((uintptr_t)src % sizeof(float)) == 0) {
-        *out = (const float *)src; /* in place: no second copy of f32 weights */
-        return check_finite(tt, name, *out, n, ndim);
+    size_t n = rams_tensor_elements(t);
+    const float *in_place = rams_tensor_f32_in_place(b->st, t);
+    if (in_place) {
+        *out = in_place; /* no second copy of f32 weights */
+    } else {
+        rams_tensor_to_f32(b->st, t, b->converted);
+        *out = b->converted;
+        b->converted += n;
     }
-    float *dst = tt->converted;
-    tt->converted += n;
-    for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        if (t->dtype == DT_F32) {
-            memcpy(&dst[i], src + 4 * i, 4);
-            continue;
-        }
-        memcpy(&h, src + 2 * i, 2);
-        dst[i] = t->dtype == DT_F16 ? f16_to_f32(h) : bf16_to_f32(h);
-    }
-    *out = dst;
-    return check_finite(tt, name, *out, n, ndim);
+    return check_finite(b, name, *out, n, ndim);
 }
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 
-static rams_status bind_weights(rams_model *m, tensor_table *tt)
+static rams_status bind_weights(rams_model *m, binder *b)
 {
     const rams_config *c = &m->cfg;
     int64_t D = c->hidden, M = c->mlp, C = c->classes, N = c->num_tokens, P = c->patch_size;
     rams_weights *w = &m->w;
     char name[128];
 
-    TRY(bind(tt, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, 4, SHAPE(D, 3, P, P)));
-    TRY(bind(tt, "transformer.embeddings.patch_embeddings.bias", &w->patch_b, 1, SHAPE(D)));
-    TRY(bind(tt, "transformer.embeddings.position_embeddings", &w->pos, 3, SHAPE(1, N, D)));
-    TRY(bind(tt, "transformer.embeddings.cls_token1", &w->cls1, 3, SHAPE(1, 1, D)));
-    TRY(bind(tt, "transformer.embeddings.cls_token2", &w->cls2, 3, SHAPE(1, 1, D)));
+    TRY(bind(b, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, 4, SHAPE(D, 3, P, P)));
+    TRY(bind(b, "transformer.embeddings.patch_embeddings.bias", &w->patch_b, 1, SHAPE(D)));
+    TRY(bind(b, "transformer.embeddings.position_embeddings", &w->pos, 3, SHAPE(1, N, D)));
+    TRY(bind(b, "transformer.embeddings.cls_token1", &w->cls1, 3, SHAPE(1, 1, D)));
+    TRY(bind(b, "transformer.embeddings.cls_token2", &w->cls2, 3, SHAPE(1, 1, D)));
     w->layer = calloc((size_t)c->layers, sizeof *w->layer);
-    if (!w->layer) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", tt->path);
+    if (!w->layer) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", b->st->path);
     for (int i = 0; i < c->layers; i++) {
         rams_layer_weights *l = &w->layer[i];
         struct { const char *suffix; const float **dst; int ndim; const int64_t *shape; } parts[] = {
@@ -406,155 +250,86 @@ static rams_status bind_weights(rams_model *m, tensor_table *tt)
         };
         for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
             snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, parts[k].suffix);
-            TRY(bind(tt, name, parts[k].dst, parts[k].ndim, parts[k].shape));
+            TRY(bind(b, name, parts[k].dst, parts[k].ndim, parts[k].shape));
         }
     }
-    TRY(bind(tt, "transformer.encoder.part_norm.weight", &w->norm_w, 1, SHAPE(D)));
-    TRY(bind(tt, "transformer.encoder.part_norm.bias", &w->norm_b, 1, SHAPE(D)));
-    TRY(bind(tt, "part_head.weight", &w->head_w, 2, SHAPE(C, D)));
-    TRY(bind(tt, "part_head.bias", &w->head_b, 1, SHAPE(C)));
+    TRY(bind(b, "transformer.encoder.part_norm.weight", &w->norm_w, 1, SHAPE(D)));
+    TRY(bind(b, "transformer.encoder.part_norm.bias", &w->norm_b, 1, SHAPE(D)));
+    TRY(bind(b, "part_head.weight", &w->head_w, 2, SHAPE(C, D)));
+    TRY(bind(b, "part_head.bias", &w->head_b, 1, SHAPE(C)));
     /* More tensors than the architecture has layers means the metadata and weights disagree. */
     snprintf(name, sizeof name, "transformer.encoder.layer.%d.attn.query.weight", c->layers);
-    if (find_tensor(tt, name))
-        return rams_fail(RAMS_ERR_SHAPE, "%s: the file holds %s but num_layers is %d", tt->path, name, c->layers);
+    if (find_tensor(b->st, name))
+        return rams_fail(RAMS_ERR_SHAPE, "%s: the file holds %s but num_layers is %d", b->st->path, name, c->layers);
     return RAMS_OK;
 }
 
 /* ---- the file ---------------------------------------------------------------------------- */
 
-static rams_status map_file(const char *path, const rams_model_params *params, rams_model *m)
-{
-    /* O_NONBLOCK: opening a FIFO given as a model must not hang; it is refused below. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return rams_fail(RAMS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return rams_fail(RAMS_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return rams_fail(RAMS_ERR_IO, "%s: not a regular file", path);
-    }
-    if (params->max_file_bytes && (uint64_t)st.st_size > params->max_file_bytes) {
-        close(fd);
-        return rams_fail(RAMS_ERR_LIMIT, "%s: %lld bytes is above the model size limit of %zu", path, (long long)st.st_size,
-                         params->max_file_bytes);
-    }
-    if (st.st_size < 8) {
-        close(fd);
-        return rams_fail(RAMS_ERR_FORMAT, "%s: %lld bytes is too short for a safetensors file", path, (long long)st.st_size);
-    }
-    m->file_size = (size_t)st.st_size;
-    if (params->use_mmap) {
-        void *p = mmap(NULL, m->file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        close(fd);
-        if (p == MAP_FAILED) return rams_fail(RAMS_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-        m->file = p;
-        m->file_is_mapped = 1;
-        return RAMS_OK;
-    }
-    m->file = malloc(m->file_size);
-    if (!m->file) {
-        close(fd);
-        return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory reading %zu bytes", path, m->file_size);
-    }
-    size_t got = 0;
-    while (got < m->file_size) {
-        ssize_t r = read(fd, (char *)m->file + got, m->file_size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            close(fd);
-            return rams_fail(RAMS_ERR_IO, "%s: read failed after %zu bytes", path, got);
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    return RAMS_OK;
-}
-
 rams_status rams_model_file_parse(const char *path, const rams_model_params *params, rams_model *m)
 {
-    TRY(map_file(path, params, m));
-    const uint8_t *bytes = m->file;
-    uint64_t header_len = 0;
-    for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | bytes[i];
-    if (header_len > RAMS_MAX_HEADER_BYTES)
-        return rams_fail(RAMS_ERR_LIMIT, "%s: header of %llu bytes is above the %u-byte limit", path,
-                         (unsigned long long)header_len, RAMS_MAX_HEADER_BYTES);
-    if (header_len > m->file_size - 8)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: header claims %llu bytes but the file has %zu after the length", path,
-                         (unsigned long long)header_len, m->file_size - 8);
-
-    cJSON *header = cJSON_ParseWithLength((const char *)bytes + 8, (size_t)header_len);
+    TRY(rams_file_bytes_load(path, params->use_mmap, params->max_file_bytes, &m->file));
+    rams_safetensors st;
     cJSON *config = NULL, *pre = NULL, *labels = NULL;
-    tensor_table tt = {.path = path, .data = bytes + 8 + header_len, .data_size = m->file_size - 8 - header_len};
-    rams_status st = RAMS_OK;
-    if (!header || !cJSON_IsObject(header)) {
-        st = rams_fail(RAMS_ERR_FORMAT, "%s: the safetensors header is not a JSON object", path);
-        goto done;
-    }
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(header, "__metadata__");
-    if (!cJSON_IsObject(meta)) {
-        st = rams_fail(RAMS_ERR_FORMAT, "%s: no __metadata__: not a libramstrans model file (convert it with tools/convert.py)", path);
+    rams_status status = rams_safetensors_open(path, &m->file, &st);
+    if (status != RAMS_OK) goto done;
+    const cJSON *meta = rams_safetensors_metadata(&st);
+    if (!meta) {
+        status = rams_fail(RAMS_ERR_FORMAT, "%s: no __metadata__: not a libramstrans model file (convert it with tools/convert.py)", path);
         goto done;
     }
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(meta, "ramstrans.format_version");
     if (!cJSON_IsString(version)) {
-        st = rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.format_version is missing: not a libramstrans model file", path);
+        status = rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.format_version is missing: not a libramstrans model file", path);
         goto done;
     }
     if (strcmp(version->valuestring, "1")) {
-        st = rams_fail(RAMS_ERR_UNSUPPORTED, "%s: model format version %s is not supported (this library reads 1)", path, version->valuestring);
+        status = rams_fail(RAMS_ERR_UNSUPPORTED, "%s: model format version %s is not supported (this library reads 1)", path, version->valuestring);
         goto done;
     }
-    if ((st = metadata_json(path, meta, "ramstrans.config", &config)) || (st = parse_config(path, config, &m->cfg)) ||
-        (st = metadata_json(path, meta, "ramstrans.preprocess", &pre)) ||
-        (st = parse_preprocess(path, pre, &m->cfg, &m->preprocess)) ||
-        (st = metadata_json(path, meta, "ramstrans.labels", &labels)) || (st = parse_labels(path, labels, m)) ||
-        (st = parse_tensor_table(path, header, &tt)))
+    if ((status = metadata_json(path, meta, "ramstrans.config", &config)) || (status = parse_config(path, config, &m->cfg)) ||
+        (status = metadata_json(path, meta, "ramstrans.preprocess", &pre)) ||
+        (status = parse_preprocess(path, pre, &m->cfg, &m->preprocess)) ||
+        (status = metadata_json(path, meta, "ramstrans.labels", &labels)) || (status = parse_labels(path, labels, m)) ||
+        (status = rams_safetensors_read_table(&st)))
         goto done;
 
     /* One buffer for every tensor that cannot be used in place. */
     size_t to_convert = 0, kinds = 0;
-    int seen[3] = {0, 0, 0};
-    for (int i = 0; i < tt.count; i++) {
-        const tensor_entry *t = &tt.tensors[i];
-        if (t->dtype != DT_F32 || ((uintptr_t)(tt.data + t->begin) % sizeof(float)))
-            to_convert += tensor_elements(t);
+    int seen[RAMS_DTYPE_COUNT] = {0};
+    for (int i = 0; i < st.count; i++) {
+        const rams_tensor_entry *t = &st.tensors[i];
+        if (!rams_tensor_f32_in_place(&st, t)) to_convert += rams_tensor_elements(t);
         seen[t->dtype] = 1;
     }
-    kinds = (size_t)(seen[0] + seen[1] + seen[2]);
-    snprintf(m->dtype, sizeof m->dtype, "%s", kinds > 1 ? "mixed" : seen[DT_F16] ? "F16" : seen[DT_BF16] ? "BF16" : "F32");
+    for (int i = 0; i < RAMS_DTYPE_COUNT; i++) kinds += (size_t)seen[i];
+    snprintf(m->dtype, sizeof m->dtype, "%s",
+             kinds > 1 ? "mixed" : rams_dtype_name(seen[RAMS_DTYPE_F16] ? RAMS_DTYPE_F16 : seen[RAMS_DTYPE_BF16] ? RAMS_DTYPE_BF16 : RAMS_DTYPE_F32));
     if (to_convert) {
         m->converted = malloc(to_convert * sizeof(float));
         if (!m->converted) {
-            st = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory widening %zu weights to f32", path, to_convert);
+            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory widening %zu weights to f32", path, to_convert);
             goto done;
         }
     }
-    tt.converted = m->converted;
-    st = bind_weights(m, &tt);
+    binder b = {&st, m->converted};
+    status = bind_weights(m, &b);
     /* Valid: have the kernel map every page now, in the background, rather than one fault at a
      * time during the first run (a ~0.35 s difference for ViT-B/16 on the machines measured). */
-    if (st == RAMS_OK && m->file_is_mapped) m->prefault = rams_prefault_start(m->file, m->file_size);
+    if (status == RAMS_OK && m->file.mapped) m->prefault = rams_prefault_start(m->file.bytes, m->file.size);
 
 done:
-    free(tt.tensors);
+    rams_safetensors_free(&st);
     cJSON_Delete(labels);
     cJSON_Delete(pre);
     cJSON_Delete(config);
-    cJSON_Delete(header);
-    return st;
+    return status;
 }
 
 void rams_model_file_release(rams_model *m)
 {
     rams_prefault_wait(m->prefault);
-    if (m->file) {
-        if (m->file_is_mapped) munmap(m->file, m->file_size);
-        else free(m->file);
-    }
+    rams_file_bytes_release(&m->file);
     free(m->converted);
     free(m->w.layer);
     if (m->labels)
