@@ -1,13 +1,11 @@
 /* ramscli eval: scores a model on an ImageFolder tree (DIR/<class>/<image>).
  *
- * Every image runs once in fused mode; a fused result carries both scales' logits, from which the
- * three modes' probabilities follow exactly as the library computes them: scale1 = softmax(l1),
- * scale2 = softmax(l2), fused = the mean of the two softmaxes.  So one pass scores all modes. */
+ * Every image runs once in fused mode; a fused result carries the top-k of each scale as well as
+ * the fused one (rams_result.top_scale1, top_scale2, top_fused), so one pass scores all modes. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +23,10 @@ static const char *const eval_usage =
     "\n"
     "Scores the model on an ImageFolder tree: DIR/<class>/<image>, each folder name matched to one\n"
     "of the model's labels ignoring case and punctuation (a leading number such as CUB's '001.' may\n"
-    "be left out on either side).  Each image runs once; its two scales' logits give the top-1 and\n"
-    "top-5 accuracy of every mode: scale1 = softmax(scale-1 logits), scale2 = softmax(scale-2\n"
-    "logits), fused = their mean.  Also prints images per second and the most confused pairs (in\n"
-    "the model's default mode).\n"
+    "be left out on either side).  Each image runs once, in fused mode, whose result also holds\n"
+    "each scale's predictions: they give the top-1 and top-5 accuracy of every mode (scale1: the\n"
+    "full image; scale2: the zoomed crop; fused: the mean of both scales' probabilities).  Also\n"
+    "prints images per second and the most confused pairs (in the model's default mode).\n"
     "\n"
     "  -m, --model PATH   the model file (default: the default model)\n"
     "      --json         print one JSON object instead of the table: {\"images\": n, \"top1\":\n"
@@ -90,54 +88,32 @@ typedef struct {
     size_t num_pairs;
 } eval_job;
 
-static void softmax(const float *logits, int n, double *out) {
-    double max = logits[0], sum = 0;
-    for (int i = 1; i < n; i++) if (logits[i] > max) max = logits[i];
-    for (int i = 0; i < n; i++) sum += out[i] = exp((double)logits[i] - max);
-    for (int i = 0; i < n; i++) out[i] /= sum;
-}
-
-/* The k most probable classes; ties go to the lower index (as a stable sort would). */
-static void top_indices(const double *p, int n, int k, int *out) {
-    for (int j = 0; j < k; j++) out[j] = -1;
-    for (int i = 0; i < n; i++) {
-        int pos = k;
-        while (pos > 0 && (out[pos - 1] < 0 || p[i] > p[out[pos - 1]])) pos--;
-        if (pos >= k) continue;
-        memmove(out + pos + 1, out + pos, (size_t)(k - pos - 1) * sizeof *out);
-        out[pos] = i;
-    }
-}
-
 static void eval_work(rams_context *ctx, size_t index, void *user, cli_outcome *out) {
     eval_job *job = user;
     rams_run_params rp = rams_run_default_params();
     rp.mode = RAMS_MODE_FUSED;
-    rp.top_k = 1;
+    rp.top_k = job->topk;
     rams_result r;
     if (rams_classify_file(ctx, job->paths[index], &rp, &r) != RAMS_OK) {
         out->failed = 1;
         out->error = strdup(rams_last_error());
         return;
     }
-    int n = r.num_classes;
-    image_score *s = calloc(1, sizeof *s);
-    double *p = malloc(3 * (size_t)n * sizeof *p);
-    if (!s || !p || !r.logits_scale2) {
-        free(s), free(p);
+    const rams_prediction *lists[MODES] = {r.top_scale1, r.top_scale2, r.top_fused};
+    if (!lists[0] || !lists[1] || !lists[2]) {
         out->failed = 1;
-        out->error = strdup(r.logits_scale2 ? "out of memory" : "the fused run gave no scale-2 logits");
+        out->error = strdup("the fused run gave no per-scale predictions");
         return;
     }
-    double *p1 = p, *p2 = p + n, *pf = p + 2 * n;
-    softmax(r.logits_scale1, n, p1);
-    softmax(r.logits_scale2, n, p2);
-    for (int i = 0; i < n; i++) pf[i] = 0.5 * (p1[i] + p2[i]);
-    top_indices(p1, n, job->topk, s->top[0]);
-    top_indices(p2, n, job->topk, s->top[1]);
-    top_indices(pf, n, job->topk, s->top[2]);
+    image_score *s = calloc(1, sizeof *s);
+    if (!s) {
+        out->failed = 1;
+        out->error = strdup("out of memory");
+        return;
+    }
+    for (int m = 0; m < MODES; m++)
+        for (int j = 0; j < TOPK; j++) s->top[m][j] = j < r.top_k && j < job->topk ? lists[m][j].index : -1;
     s->truth = job->truth[index];
-    free(p);
     out->data = s;
 }
 

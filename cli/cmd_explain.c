@@ -13,7 +13,10 @@
  * rollout, the box and the crop; --mode only chooses which of the three predictions is marked
  * as the answer (classify would give that one).  Panels are the network's input pixels scaled
  * up by an integer factor (nearest neighbour, so every input pixel stays a visible square) to
- * at least 320 px; the heatmap is drawn per grid cell because DPPM decides per cell. */
+ * at least 320 px; the heatmap is drawn per grid cell because DPPM decides per cell.  Everything
+ * drawn comes from the one result: the preprocessed input (want_input), the rollout and mask
+ * (want_rollout), the crop (want_crop), the box in the input and in the photo, and the top-3 of
+ * each scale and of the fused prediction. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
@@ -24,8 +27,6 @@
 #include "cli.h"
 #include "canvas.h"
 #include "font.h"
-#include "image.h"      /* rams_read_file, rams_sniff, rams_image_decode, rams_npy_*   */
-#include "preprocess.h" /* rams_preprocess_rgb, rams_box_to_image                       */
 
 static const char explain_usage[] =
     "usage: ramscli explain [--model PATH] [--out OUT.png] [--rollout FILE.npy]\n"
@@ -175,48 +176,12 @@ static void outline_cells(canvas *c, int x0, int y0, const unsigned char *mask, 
 
 /* ---- predictions ----------------------------------------------------------------------------- */
 
-typedef struct {
-    int count;
-    int index[TOP_SHOWN];
-    double prob[TOP_SHOWN];
-} top_list;
-
-/* The most probable classes, ties to the lower index (as the library orders them). */
-static top_list top_of(const double *probs, int classes) {
-    top_list t = {0};
-    t.count = classes < TOP_SHOWN ? classes : TOP_SHOWN;
-    for (int k = 0; k < t.count; k++) {
-        int best = -1;
-        for (int i = 0; i < classes; i++) {
-            int taken = 0;
-            for (int q = 0; q < k; q++) taken |= t.index[q] == i;
-            if (!taken && (best < 0 || probs[i] > probs[best])) best = i;
-        }
-        t.index[k] = best;
-        t.prob[k] = probs[best];
-    }
-    return t;
-}
-
-static void softmax(const float *logits, int n, double *out) {
-    double mx = -INFINITY, sum = 0;
-    for (int i = 0; i < n; i++) if (logits[i] > mx) mx = logits[i];
-    for (int i = 0; i < n; i++) sum += out[i] = exp((double)logits[i] - mx);
-    for (int i = 0; i < n; i++) out[i] /= sum;
-}
-
-static int draw_predictions(canvas *c, const layout *l, const rams_model *m, const rams_result *r, rams_mode answer,
-                            int classes) {
-    double *probs = malloc(3 * (size_t)classes * sizeof *probs);
-    if (!probs) return -1;
-    double *p1 = probs, *p2 = probs + classes, *pf = probs + 2 * (size_t)classes;
-    softmax(r->logits_scale1, classes, p1);
-    softmax(r->logits_scale2, classes, p2);
-    for (int i = 0; i < classes; i++) pf[i] = 0.5 * (p1[i] + p2[i]); /* SPEC 3: mean of the softmaxes */
+/* The three lists of the result (the top_k == TOP_SHOWN best of each), the answer's marked. */
+static void draw_predictions(canvas *c, const layout *l, const rams_result *r, rams_mode answer) {
     static const char *const titles[3] = {"scale 1: the full input", "scale 2: the zoomed crop",
                                           "fused: mean of both scales"};
     static const rams_mode modes[3] = {RAMS_MODE_SCALE1, RAMS_MODE_SCALE2, RAMS_MODE_FUSED};
-    const double *lists[3] = {p1, p2, pf};
+    const rams_prediction *lists[3] = {r->top_scale1, r->top_scale2, r->top_fused};
     int y = l->predictions_y, x = MARGIN, right_edge = c->width - MARGIN;
     for (int s = 0; s < 3; s++) {
         int is_answer = modes[s] == answer;
@@ -224,43 +189,34 @@ static int draw_predictions(canvas *c, const layout *l, const rams_model *m, con
         snprintf(line, sizeof line, "%s%s", titles[s], is_answer ? "  <- answer" : "");
         draw_text_fit(c, x, y, right_edge - x, is_answer ? col_answer : col_text, line);
         y += LINE;
-        top_list t = top_of(lists[s], classes);
-        for (int k = 0; k < t.count; k++) {
+        for (int k = 0; k < r->top_k && k < TOP_SHOWN; k++) {
+            const rams_prediction *t = &lists[s][k];
             snprintf(line, sizeof line, "%d.", k + 1);
             draw_text_fit(c, x + 12, y, 36, col_dim_text, line);
             int bar_x = x + 48, bar_h = FONT_HEIGHT * TEXT_SCALE - 2;
             canvas_frame(c, bar_x, y, PROB_BAR_WIDTH + 2, bar_h, 1, col_bar_frame);
-            canvas_fill(c, bar_x + 1, y + 1, (int)lrint(t.prob[k] * PROB_BAR_WIDTH), bar_h - 2, col_bar);
-            snprintf(line, sizeof line, "%6.2f%%", 100.0 * t.prob[k]);
+            canvas_fill(c, bar_x + 1, y + 1, (int)lrint(t->prob * PROB_BAR_WIDTH), bar_h - 2, col_bar);
+            snprintf(line, sizeof line, "%6.2f%%", 100.0 * t->prob);
             int text_x = bar_x + PROB_BAR_WIDTH + 14;
             draw_text_fit(c, text_x, y, 7 * FONT_ADVANCE * TEXT_SCALE, col_text, line);
-            const char *label = rams_model_label(m, t.index[k]);
+            const char *label = t->label;
             char fallback[32];
-            if (!label) snprintf(fallback, sizeof fallback, "class %d", t.index[k]), label = fallback;
+            if (!label) snprintf(fallback, sizeof fallback, "class %d", t->index), label = fallback;
             int label_x = text_x + 8 * FONT_ADVANCE * TEXT_SCALE + 6;
             draw_text_fit(c, label_x, y, right_edge - label_x, k == 0 ? col_text : col_dim_text, label);
             y += LINE;
         }
         y += 8;
     }
-    free(probs);
-    return 0;
 }
 
 /* ---- the whole picture -------------------------------------------------------------------------- */
 
-typedef struct {
-    const char *name;        /* shown in the title                                        */
-    const float *input;      /* 3 x S x S normalised                                      */
-    int is_image;            /* came from a photo: the photo box is known                 */
-    rams_box photo_box;
-    int photo_width, photo_height;
-} explain_input;
-
-static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *info, const rams_result *r,
-                        const explain_input *in, rams_mode answer) {
+/* `name` is shown in the title; r->has_image_box says the input was a photo. */
+static int draw_picture(canvas *c, const char *name, const rams_model_info *info, const rams_result *r,
+                        rams_mode answer) {
     int size = info->image_size, grid = r->grid;
-    layout l = make_layout(size, in->is_image ? 5 : 4, &c->width, &c->height);
+    layout l = make_layout(size, r->has_image_box ? 5 : 4, &c->width, &c->height);
     c->rgb = malloc((size_t)c->width * c->height * 3);
     if (!c->rgb) return -1;
     for (size_t i = 0; i < (size_t)c->width * c->height; i++) memcpy(c->rgb + i * 3, col_background, 3);
@@ -268,7 +224,6 @@ static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *i
     char line[512];
 
     /* A long path loses its beginning, not the file name. */
-    const char *name = in->name;
     int room = (c->width - 2 * MARGIN) / (FONT_ADVANCE * TEXT_SCALE) - (int)strlen("ramscli explain: ..");
     if (room < 8) room = 8;
     if ((int)strlen(name) > room + 2) snprintf(line, sizeof line, "ramscli explain: ..%s", name + strlen(name) - room);
@@ -279,7 +234,7 @@ static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *i
     draw_text_fit(c, l.right_x, l.caption_y, l.panel, col_dim_text, line);
 
     /* Left panel: input, heat, outlines, box (in that order: later ones stay visible). */
-    draw_tensor(c, l.left_x, l.panel_y, in->input, size, l.scale, pp, r->rollout, grid);
+    draw_tensor(c, l.left_x, l.panel_y, r->input, size, l.scale, pp, r->rollout, grid);
     int kept_cells = 0, other_cells = 0;
     for (int i = 0; i < grid * grid; i++) kept_cells += r->mask[i] == 2, other_cells += r->mask[i] == 1;
     outline_cells(c, l.left_x, l.panel_y, r->mask, grid, size, l.scale, 1, 1, col_other);
@@ -331,9 +286,9 @@ static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *i
                  b->right);
     draw_text_fit(c, text_x, y, text_w, col_text, line);
     y += LINE;
-    if (in->is_image) {
-        snprintf(line, sizeof line, "in the %dx%d photo: rows %d-%d, cols %d-%d", in->photo_width, in->photo_height,
-                 in->photo_box.top, in->photo_box.bottom, in->photo_box.left, in->photo_box.right);
+    if (r->has_image_box) {
+        snprintf(line, sizeof line, "in the %dx%d photo: rows %d-%d, cols %d-%d", r->image_width, r->image_height,
+                 r->image_box.top, r->image_box.bottom, r->image_box.left, r->image_box.right);
         draw_text_fit(c, text_x, y, text_w, col_dim_text, line);
         y += LINE;
     }
@@ -345,66 +300,11 @@ static int draw_picture(canvas *c, const rams_model *m, const rams_model_info *i
     snprintf(line, sizeof line, "other cells above t: %d (of %dx%d)", other_cells, grid, grid);
     draw_text_fit(c, text_x, y, text_w, col_text, line);
 
-    return draw_predictions(c, &l, m, r, answer, info->num_classes);
+    draw_predictions(c, &l, r, answer);
+    return 0;
 }
 
 /* ---- input ----------------------------------------------------------------------------------------- */
-
-/* Reads IMAGE into the network's input tensor (3 x S x S): a photo decoded and preprocessed as
- * the model file says (rams_classify_file does the same), or a .npy tensor as it is.  On failure
- * the library's message is reported and -1 returned. */
-static int load_input(const char *path, const rams_model_info *info, float *tensor, explain_input *in,
-                      rams_geometry *geo) {
-    int size = info->image_size;
-    size_t want = 3 * (size_t)size * size;
-    uint8_t *data = NULL;
-    size_t bytes = 0;
-    if (rams_read_file(path, (size_t)1 << 30, &data, &bytes) != RAMS_OK) {
-        cli_report(path, rams_last_error());
-        return -1;
-    }
-    rams_status st = RAMS_OK;
-    switch (rams_sniff(data, bytes)) {
-    case RAMS_FILE_NPY: {
-        rams_npy t;
-        st = rams_npy_decode(data, bytes, path, want, &t);
-        if (st != RAMS_OK) break;
-        int lead = t.ndim == 4 ? 1 : 0;
-        int fits = (t.ndim == 3 || (t.ndim == 4 && t.shape[0] == 1)) && t.shape[lead] == 3 &&
-                   t.shape[lead + 1] == size && t.shape[lead + 2] == size;
-        if (fits) memcpy(tensor, t.data, want * sizeof *tensor);
-        rams_npy_free(&t);
-        if (!fits) {
-            free(data);
-            fprintf(stderr, "ramscli: %s: tensor shape does not match the model's input 3x%dx%d\n", path, size, size);
-            return -1;
-        }
-        break;
-    }
-    case RAMS_FILE_JPEG:
-    case RAMS_FILE_PNG: {
-        rams_image img = {0};
-        st = rams_image_decode(data, bytes, path, rams_run_default_params().max_pixels, &img);
-        if (st == RAMS_OK) {
-            st = rams_preprocess_rgb(img.rgb, img.width, img.height, (size_t)img.width * 3, &info->preprocess, tensor,
-                                     geo);
-            in->is_image = 1;
-        }
-        rams_image_free(&img);
-        break;
-    }
-    default:
-        free(data);
-        fprintf(stderr, "ramscli: %s: not a JPEG, PNG or .npy file\n", path);
-        return -1;
-    }
-    free(data);
-    if (st != RAMS_OK) {
-        cli_report(path, rams_last_error());
-        return -1;
-    }
-    return 0;
-}
 
 /* IMAGE's last path component + ".explain.png" (malloc'd). */
 static char *default_out_path(const char *image) {
@@ -438,7 +338,6 @@ int cli_cmd_explain(int argc, char **argv) {
 
     int rc = CLI_EXIT_FAILED;
     char *default_out = NULL;
-    float *tensor = NULL;
     rams_context *ctx = NULL;
     canvas pic = {0};
     rams_model *m = cli_load_model(model_path);
@@ -458,15 +357,6 @@ int cli_cmd_explain(int argc, char **argv) {
         }
     }
 
-    tensor = malloc(3 * (size_t)info.image_size * info.image_size * sizeof *tensor);
-    if (!tensor) {
-        cli_report("explain", "out of memory");
-        goto done;
-    }
-    explain_input in = {.name = image_path, .input = tensor};
-    rams_geometry geo;
-    if (load_input(image_path, &info, tensor, &in, &geo)) goto done;
-
     if (rams_context_create(m, NULL, &ctx) != RAMS_OK) {
         cli_report("explain", rams_last_error());
         goto done;
@@ -477,22 +367,19 @@ int cli_cmd_explain(int argc, char **argv) {
     rp.top_k = TOP_SHOWN;
     rp.want_rollout = 1;
     rp.want_crop = 1;
+    rp.want_input = 1;
     rams_result r;
-    if (rams_classify_tensor(ctx, tensor, 3, info.image_size, info.image_size, &rp, &r) != RAMS_OK) {
+    if (rams_classify_file(ctx, image_path, &rp, &r) != RAMS_OK) {
         cli_report(image_path, rams_last_error());
         goto done;
     }
-    if (!r.has_box || !r.rollout || !r.mask || !r.crop || !r.logits_scale2 || r.grid <= 0) {
-        cli_report(image_path, "the library gave no rollout, box or crop");
+    if (!r.has_box || !r.rollout || !r.mask || !r.crop || !r.input || !r.top_scale1 || !r.top_scale2 ||
+        !r.top_fused || r.top_k < 1 || r.grid <= 0) {
+        cli_report(image_path, "the library gave no rollout, box, crop, input or predictions");
         goto done;
     }
-    if (in.is_image) {
-        in.photo_box = rams_box_to_image(&geo, r.box);
-        in.photo_width = geo.image_width;
-        in.photo_height = geo.image_height;
-    }
 
-    if (draw_picture(&pic, m, &info, &r, &in, answer)) {
+    if (draw_picture(&pic, image_path, &info, &r, answer)) {
         cli_report("explain", "out of memory");
         goto done;
     }
@@ -503,35 +390,24 @@ int cli_cmd_explain(int argc, char **argv) {
         goto done;
     }
     if (rollout_path) {
-        int64_t shape[2] = {r.grid, r.grid};
-        if (rams_npy_write(rollout_path, r.rollout, 2, shape) != RAMS_OK) {
+        int shape[2] = {r.grid, r.grid};
+        if (rams_save_npy(rollout_path, r.rollout, 2, shape) != RAMS_OK) {
             cli_report(rollout_path, rams_last_error());
             goto done;
         }
     }
 
-    /* The answer: the chosen mode's best class (fused: the library's own ordering). */
-    double *probs = malloc((size_t)info.num_classes * sizeof *probs);
-    if (!probs) {
-        cli_report("explain", "out of memory");
-        goto done;
-    }
-    if (answer == RAMS_MODE_FUSED) {
-        for (int i = 0; i < info.num_classes; i++) probs[i] = r.probs[i];
-    } else {
-        softmax(answer == RAMS_MODE_SCALE1 ? r.logits_scale1 : r.logits_scale2, info.num_classes, probs);
-    }
-    top_list best = top_of(probs, info.num_classes);
-    free(probs);
-    const char *label = rams_model_label(m, best.index[0]);
-    printf("%s  [%s] %s %.2f%%  box t=%d l=%d b=%d r=%d\n", out_path, rams_mode_name(answer), label ? label : "?",
-           100.0 * best.prob[0], r.box.top, r.box.left, r.box.bottom, r.box.right);
+    /* The answer: the chosen mode's best class, as classify --mode gives it. */
+    const rams_prediction *best = answer == RAMS_MODE_SCALE1   ? &r.top_scale1[0]
+                                  : answer == RAMS_MODE_SCALE2 ? &r.top_scale2[0]
+                                                               : &r.top_fused[0];
+    printf("%s  [%s] %s %.2f%%  box t=%d l=%d b=%d r=%d\n", out_path, rams_mode_name(answer),
+           best->label ? best->label : "?", 100.0 * best->prob, r.box.top, r.box.left, r.box.bottom, r.box.right);
     rc = CLI_EXIT_OK;
 
 done:
     free(pic.rgb);
     rams_context_free(ctx);
-    free(tensor);
     free(default_out);
     rams_model_free(m);
     return rc;

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "image.h" /* rams_sniff: the library's own idea of what it can decode */
 
 /* ---- input lists ------------------------------------------------------------------------------ */
 
@@ -43,12 +42,8 @@ int cli_is_input_file(const char *path) {
         for (size_t i = 0; i < sizeof extensions / sizeof *extensions; i++)
             if (strcasecmp(dot, extensions[i]) == 0) return 1;
     /* No telling name: let the content decide, as the library does. */
-    uint8_t head[16];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    return rams_sniff(head, n) != RAMS_FILE_UNKNOWN;
+    rams_file_kind kind;
+    return rams_file_kind_of(path, &kind) == RAMS_OK && kind != RAMS_FILE_UNKNOWN;
 }
 
 static int compare_names(const void *a, const void *b) {
