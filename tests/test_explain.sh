@@ -5,7 +5,7 @@
 #
 #   test_explain.sh RAMSCLI DATA_DIR        (registered with ctest; exit 77 = skipped)
 #
-# The picture's geometry is fixed by cli/explain.c's layout: margin 16, panels of k*S pixels with
+# The picture's geometry is fixed by cli/cmd_explain.c's layout: margin 16, panels of k*S pixels with
 # k = ceil(320 / S) (S = 64: k = 5, panels 320), left panel at (16, 68), right panel at (352, 68);
 # width 3*16 + 2*320 = 688; height 844, or 866 for a photo (one more legend line: the photo box).
 set -u
