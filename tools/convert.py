@@ -1,12 +1,18 @@
 #!/usr/bin/python3
-"""Convert a RAMS-Trans PyTorch checkpoint into a libramstrans model file (safetensors + metadata).
+"""Convert a RAMS-Trans or plain ViT checkpoint into a libramstrans model file (safetensors + metadata).
 
-    /usr/bin/python3 tools/convert.py --input CKPT --output OUT.safetensors [--num-heads H] [--alpha A]
-        [--labels FILE] [--dtype f32|f16|bf16] [--default-mode scale1|scale2|fused]
+    /usr/bin/python3 tools/convert.py --input CKPT|DIR --output OUT.safetensors [--num-heads H] [--alpha A]
+        [--labels FILE|imagenet1k] [--dtype f32|f16|bf16] [--default-mode scale1|scale2|fused]
+        [--image-size S] [--as-rams] [--mean R,G,B] [--std R,G,B]
 
-Accepted inputs (read by tools/torchfile.py, which neither imports torch nor runs anything the file
-names; see there for the rules):
-  * a state dict saved with torch.save(model.state_dict(), ...);
+What the input is comes from its content (never from its name): a directory is a Hugging Face model
+folder; a zip of .npy members is a NumPy .npz (read with numpy.load(allow_pickle=False) after every
+member's header is checked: tools/npzfile.py); a file that starts with a safetensors header is read by
+tools/safetensors_file.py; anything else goes to tools/torchfile.py, which neither imports torch nor
+runs anything the file names (see there for the rules).  The tensor names then say which model it is:
+
+RAMS-Trans (two CLS tokens; the model file keeps its names, SPEC section 1):
+  * a state dict saved with torch.save(model.state_dict(), ...), or the same in a safetensors file;
   * a dict holding one under 'state_dict' or 'model' (training checkpoints);
   * names prefixed 'module.' (models trained under torch.nn.DataParallel);
   * the whole pickled model object, as the released trainer saves it (torch.save(model)), possibly
@@ -14,27 +20,58 @@ names; see there for the rules):
     the pickled parameters and attributes; any other class or function a file names is refused by
     name;
   * both the zip format (torch >= 1.6) and the legacy stream (_use_new_zipfile_serialization=False).
-TorchScript archives (torch.jit.save) carry code and are refused.
+  TorchScript archives (torch.jit.save) carry code and are refused.
+  The architecture is read from the tensor shapes: patch size and hidden size from the patch
+  embedding, image size from the position embeddings (N = G*G + 2 tokens, S = G*P), layers from the
+  encoder's layer indices, MLP size from fc1, classes from part_head.  The head count is not visible
+  in the shapes: --num-heads, else the pickled object's attention attribute when there is one, else
+  hidden/64 (ViT convention).  Everything else in the checkpoint is ignored (and listed).
 
-The architecture is read from the tensor shapes (SPEC section 1): patch size and hidden size from the
-patch embedding, image size from the position embeddings (N = G*G + 2 tokens, S = G*P), layers from
-the encoder's layer indices, MLP size from fc1, classes from part_head.  The head count is not visible
-in the shapes: --num-heads, else the pickled object's attention attribute when there is one, else
-hidden/64 (ViT convention).  Everything else in the checkpoint is ignored (and listed).
-A checkpoint that is not a RAMS-Trans model is refused with one message and exit status 1.
+Plain ViTs (one CLS token: sequence [cls, patches], N = G*G + 1; tools/vit_layouts.py maps them):
+  * Google's .npz (ViT-B_16.npz, the ImageNet-21k+1k fine-tuned ones): mapped as the released code's
+    load_from maps them; the head count from the query kernel's shape; LayerNorm eps 1e-6;
+    preprocessing: resize to S x S (bilinear), mean = std = 0.5.  --image-size S resizes the position
+    embeddings' grid as load_from does (scipy.ndimage.zoom, order 1, CLS row kept).  Hybrid R50+ViT
+    files are refused.
+  * timm vit_* state dicts (.pth or .safetensors): eps 1e-6, heads from --num-heads or hidden/64,
+    Google's preprocessing unless --mean/--std say otherwise.
+  * Hugging Face ViTForImageClassification folders (model.safetensors or pytorch_model.bin,
+    config.json, preprocessor_config.json) or their weights file with config.json beside it: heads,
+    eps (1e-12) and labels from config.json, preprocessing from preprocessor_config.json.
+  * jeonsworld/ViT-pytorch state dicts (the released code's ancestor).
+  --as-rams (Google .npz only) builds instead the RAMS-Trans model the released trainer starts from:
+  the CLS token copied into both CLS tokens, its position row twice, the grid through ndimage.zoom,
+  the file's final norm and head as part_norm and part_head (the trainer leaves part_norm at its
+  initial value and trains its own head).  It is for parity checks against that trainer, not a
+  useful classifier: the second CLS token was never trained.
+  A plain ViT's default mode is scale1 (the ViT as trained); --mode fused adds the zoom.
+
+--labels imagenet1k uses torchvision's ImageNet-1k class names (Debian's python3-torchvision, read as
+text, never imported).  A checkpoint that cannot be converted is refused with one message naming the
+file and what is missing, and exit status 1.
 """
 import argparse
+import json
 import os
 import re
+import stat
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model_file  # noqa: E402
+import npzfile  # noqa: E402
+import safetensors_file  # noqa: E402
 import torchfile  # noqa: E402
+import vit_layouts  # noqa: E402
 from model_file import Config  # noqa: E402
+from npzfile import NpzError  # noqa: E402
+from safetensors_file import SafetensorsError  # noqa: E402
 from torchfile import CheckpointError, ModuleStub, TensorRef, shown  # noqa: E402
+from vit_layouts import LayoutError  # noqa: E402
+
+READ_ERRORS = (CheckpointError, SafetensorsError, NpzError)
 
 
 class ConvertError(Exception):
@@ -139,10 +176,13 @@ def expected_shapes(cfg):
     shapes = {
         EMB + "patch_embeddings.weight": (D, 3, P, P), EMB + "patch_embeddings.bias": (D,),
         EMB + "position_embeddings": (1, N, D),
-        EMB + "cls_token1": (1, 1, D), EMB + "cls_token2": (1, 1, D),
         ENC + "part_norm.weight": (D,), ENC + "part_norm.bias": (D,),
         "part_head.weight": (C, D), "part_head.bias": (C,),
     }
+    if cfg.num_cls_tokens == 1:
+        shapes[EMB + "cls_token"] = (1, 1, D)
+    else:
+        shapes[EMB + "cls_token1"] = shapes[EMB + "cls_token2"] = (1, 1, D)
     for i in range(cfg.num_layers):
         b = f"{ENC}layer.{i}."
         for norm in ("attention_norm", "ffn_norm"):
@@ -227,7 +267,7 @@ def select_tensors(sd, cfg, ckpt):
             raise ConvertError(f"tensor '{name}' has dtype {t.dtype}, expected a floating-point type")
         try:
             a = ckpt.to_float32(t)
-        except CheckpointError as e:
+        except READ_ERRORS as e:
             raise ConvertError(f"tensor '{name}': {e}")
         if not np.isfinite(a).all():
             raise ConvertError(f"tensor '{name}' holds NaN or infinite values")
@@ -249,33 +289,236 @@ def read_labels(path, num_classes):
     return [line.strip() for line in lines]
 
 
-def convert(input_path, output_path, num_heads=None, alpha=1.2, labels_path=None, dtype="f32",
-            default_mode="fused", log=print):
+MAX_JSON_BYTES = 16 << 20  # config.json / preprocessor_config.json (ImageNet-21k's id2label is ~1 MB)
+
+
+def _read_json(path):
+    if not os.path.isfile(path):
+        raise ConvertError(f"{path}: not a regular file")
+    if os.path.getsize(path) > MAX_JSON_BYTES:
+        raise ConvertError(f"{path}: larger than {MAX_JSON_BYTES} bytes, too large for a config file")
+    with open(path, encoding="utf-8") as f:
+        try:
+            obj = json.load(f)
+        except (ValueError, RecursionError) as e:
+            raise ConvertError(f"{path}: not valid JSON ({type(e).__name__})")
+    if not isinstance(obj, dict):
+        raise ConvertError(f"{path}: not a JSON object")
+    return obj
+
+
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+
+
+def _hf_folder(folder):
+    """The weights file of a Hugging Face model folder."""
+    for name in HF_WEIGHTS:
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    sharded = [n for n in ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+               if os.path.exists(os.path.join(folder, n))]
+    if sharded:
+        raise ConvertError(f"{folder}: a sharded checkpoint ({sharded[0]}); a ViT classifier fits in one file")
+    raise ConvertError(f"{folder}: a folder without {' or '.join(HF_WEIGHTS)} (not a Hugging Face model folder)")
+
+
+class Source:
+    """The opened input: tensors (name -> ref), read(ref) -> float32, a description, and for torch
+    files the notes load_checkpoint gathers."""
+
+    def __init__(self, path):
+        self.path, self.handle, self.notes = path, None, {}
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ConvertError(f"{path}: no such file")
+        if not stat.S_ISREG(st.st_mode):  # before open(): a FIFO would block there
+            raise ConvertError(f"{path}: not a regular file")
+        with open(path, "rb") as f:
+            head = f.read(16)
+        try:
+            if head[:4] == b"PK\x03\x04" and npzfile.looks_like_npz(path):
+                self.handle = npzfile.NpzFile(path)
+                self.tensors, self.container = dict(self.handle.tensors), "NumPy .npz"
+            elif safetensors_file.looks_like_safetensors(head, st.st_size):
+                self.handle = safetensors_file.SafetensorsFile(path)
+                if "ramstrans.format_version" in self.handle.metadata:
+                    raise ConvertError(f"{path}: already a libramstrans model file (ramscli reads it as it is)")
+                self.tensors, self.container = dict(self.handle.tensors), "safetensors"
+                names = list(self.tensors)
+                while names and all(k.startswith("module.") for k in names):
+                    self.tensors = {k[len("module."):]: v for k, v in self.tensors.items()}
+                    names = list(self.tensors)
+                    self.notes["prefix"] = self.notes.get("prefix", "") + "module."
+            else:
+                self.handle = torchfile.Checkpoint(path)
+                self.tensors, self.notes = load_checkpoint(self.handle, path)
+                self.container = f"{self.notes['kind']} ({self.notes['format']} format)"
+        except READ_ERRORS as e:
+            self.close()
+            raise ConvertError(f"{path}: {e}")
+        except BaseException:
+            self.close()
+            raise
+
+    def to_float32(self, ref):
+        return self.handle.to_float32(ref)
+
+    read = to_float32
+
+    def close(self):
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _parse_triple(text, what):
     try:
-        ckpt = torchfile.Checkpoint(input_path)
-    except FileNotFoundError:
-        raise ConvertError(f"{input_path}: no such file")
-    except CheckpointError as e:
-        raise ConvertError(f"{input_path}: {e}")
-    with ckpt:
-        sd, notes = load_checkpoint(ckpt, input_path)
-        cfg, heads_source = infer_config(sd, num_heads=num_heads, alpha=alpha, heads_hint=notes["heads"])
-        tensors, ignored = select_tensors(sd, cfg, ckpt)
-    labels = read_labels(labels_path, cfg.num_classes) if labels_path else None
+        v = [float(x) for x in text.split(",")]
+    except ValueError:
+        v = []
+    if len(v) != 3 or not all(np.isfinite(v)) or (what == "--std" and min(v) <= 0):
+        raise ConvertError(f"{what} must be three comma-separated {'positive ' if what == '--std' else ''}numbers, "
+                           f"got {text!r}")
+    return v
+
+
+def convert(input_path, output_path, num_heads=None, alpha=1.2, labels_path=None, dtype="f32",
+            default_mode=None, image_size=None, as_rams=False, mean=None, std=None, log=print):
+    hf_config, hf_pre, hf_dir = None, None, None
+    weights_path = input_path
+    if os.path.isdir(input_path):
+        hf_dir = input_path
+        weights_path = _hf_folder(input_path)
+        if not os.path.exists(os.path.join(hf_dir, "config.json")):
+            raise ConvertError(f"{input_path}: a model folder without config.json (a Hugging Face folder has one)")
+    if not alpha > 0 or not np.isfinite(alpha):
+        raise ConvertError(f"alpha must be a positive number, got {alpha}")
+    if image_size is not None and image_size < 1:
+        raise ConvertError(f"--image-size must be positive, got {image_size}")
+    notes = []
+    with Source(weights_path) as src:
+        layout = vit_layouts.detect(src.tensors)
+        if layout is None and ENC + "part_norm.weight" in src.tensors:
+            layout = "rams"
+        if layout is None:
+            sample = ", ".join(shown(k, 60) for k in sorted(src.tensors)[:5])
+            has = f"it has {len(src.tensors)} tensors such as {sample}" if src.tensors else "it holds no tensors"
+            raise ConvertError(f"{weights_path}: not a RAMS-Trans or ViT checkpoint (neither RAMS-Trans, Google .npz, "
+                               f"timm, Hugging Face nor ViT-pytorch tensor names); {has}")
+        if layout == "rams":
+            if image_size is not None or as_rams:
+                raise ConvertError(f"{weights_path}: a RAMS-Trans checkpoint: --image-size and --as-rams apply to "
+                                   "plain ViT checkpoints only")
+            cfg, heads_source = infer_config(src.tensors, num_heads=num_heads, alpha=alpha,
+                                             heads_hint=src.notes.get("heads"))
+            tensors, ignored = select_tensors(src.tensors, cfg, src)
+            kind = "RAMS-Trans"
+        else:
+            if src.container == "NumPy .npz" and layout != "google":
+                raise ConvertError(f"{weights_path}: an .npz whose arrays are not a Google ViT's (no embedding/kernel "
+                                   "or Transformer/posembed_input/pos_embedding)")
+            if layout == "hf" and hf_dir is None:
+                beside = os.path.dirname(os.path.abspath(weights_path))
+                if os.path.exists(os.path.join(beside, "config.json")):
+                    hf_dir = beside
+                else:
+                    notes.append("no config.json beside the weights: heads hidden/64 (or --num-heads), "
+                                 "LayerNorm eps 1e-12 (Hugging Face's default), generic labels")
+            if hf_dir is not None and layout == "hf":
+                hf_config = _read_json(os.path.join(hf_dir, "config.json"))
+                pre_path = os.path.join(hf_dir, "preprocessor_config.json")
+                hf_pre = _read_json(pre_path) if os.path.exists(pre_path) else None
+            opts = dict(num_heads=num_heads, image_size=image_size, as_rams=as_rams, alpha=alpha, hf_config=hf_config)
+            try:
+                cfg, tensors, more, arch = vit_layouts.import_vit(layout, src.tensors, src.read, weights_path, opts)
+            except LayoutError as e:
+                raise ConvertError(str(e))
+            notes += more
+            heads_source = arch["heads_source"]
+            ignored = []
+            kind = vit_layouts.LAYOUT_NAMES[layout] + (", as the released RAMS-Trans trainer initialises from it "
+                                                       "(--as-rams)" if as_rams else "")
+            # the mapping's result, checked against the architecture as any model file is
+            for name, shape in expected_shapes(cfg).items():
+                if name not in tensors or tensors[name].shape != shape:
+                    got = list(tensors[name].shape) if name in tensors else "nothing"
+                    raise ConvertError(f"{weights_path}: internal: '{name}' mapped to {got}, expected {list(shape)}")
+            if set(tensors) != set(expected_shapes(cfg)):
+                raise ConvertError(f"{weights_path}: internal: mapped tensors {sorted(set(tensors) - set(expected_shapes(cfg)))}")
+
+    labels, labels_source = None, "generic class_<i>"
+    if labels_path == "imagenet1k":
+        try:
+            labels = vit_layouts.imagenet1k_labels()
+        except LayoutError as e:
+            raise ConvertError(str(e))
+        if cfg.num_classes != len(labels):
+            raise ConvertError(f"{weights_path}: --labels imagenet1k names 1000 classes, but the checkpoint has "
+                               f"{cfg.num_classes}" + (" (an ImageNet-21k head)" if cfg.num_classes == 21843 else ""))
+        labels_source = "torchvision's ImageNet-1k names"
+    elif labels_path:
+        labels = read_labels(labels_path, cfg.num_classes)
+        labels_source = labels_path
+    elif hf_config is not None:
+        labels = vit_layouts.hf_labels(hf_config, cfg.num_classes)
+        labels_source = "config.json's id2label" if labels else "generic class_<i> (config.json's id2label does not name every class)"
+
+    if cfg.num_cls_tokens == 2:  # RAMS-Trans (and --as-rams): the released CUB evaluation's
+        preprocess = model_file.cub_preprocess(cfg.image_size)
+    elif hf_pre is not None and image_size is None:
+        try:
+            preprocess = vit_layouts.hf_preprocess(hf_pre, cfg.image_size, os.path.join(hf_dir, "preprocessor_config.json"),
+                                                   notes)
+        except LayoutError as e:
+            raise ConvertError(str(e))
+    else:
+        preprocess = model_file.vit_preprocess(cfg.image_size, *(
+            (hf_pre.get("image_mean", [0.5] * 3), hf_pre.get("image_std", [0.5] * 3)) if hf_pre else ()))
+    if mean is not None:
+        preprocess["mean"] = _parse_triple(mean, "--mean")
+    if std is not None:
+        preprocess["std"] = _parse_triple(std, "--std")
+    if default_mode is None:
+        default_mode = "scale1" if cfg.num_cls_tokens == 1 else "fused"
+
     if dtype == "f16":
         big = [n for n, a in tensors.items() if np.abs(a).max() > 65504]
         if big:
             raise ConvertError(f"tensor '{big[0]}' has values beyond the f16 range; use --dtype f32 or bf16")
-    meta = model_file.make_metadata(cfg, labels=labels, default_mode=default_mode)
+    meta = model_file.make_metadata(cfg, labels=labels, preprocess=preprocess, default_mode=default_mode)
     tmp = output_path + ".tmp"
-    model_file.write(tmp, tensors, meta, dtype=dtype)
-    os.replace(tmp, output_path)  # never leave a half-written model under the final name
+    try:
+        model_file.write(tmp, tensors, meta, dtype=dtype)
+        os.replace(tmp, output_path)  # never leave a half-written model under the final name
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
-    log(f"{input_path}: {notes['kind']} ({notes['format']} format)"
-        + (f", names prefixed '{notes['prefix']}'" if notes["prefix"] else ""))
+    if layout == "rams":
+        n = src.notes
+        what = f"{n['kind']} ({n['format']} format)" if "kind" in n else src.container
+        log(f"{input_path}: {what}" + (f", names prefixed '{n['prefix']}'" if n.get("prefix") else ""))
+    else:
+        log(f"{input_path}: {kind} ({src.container}{', ' + os.path.basename(weights_path) if hf_dir else ''})")
     log(f"  image {cfg.image_size}, patch {cfg.patch_size} (grid {cfg.grid}), hidden {cfg.hidden_size}, "
         f"heads {cfg.num_heads} ({heads_source}), layers {cfg.num_layers}, mlp {cfg.mlp_size}, "
         f"classes {cfg.num_classes}, alpha {cfg.alpha}, default mode {default_mode}")
+    if layout != "rams":
+        p = preprocess
+        size = (f"{p['resize']['width']}x{p['resize']['height']}" if p["resize"]["mode"] == "fixed" else
+                f"shorter side {p['resize']['size']}" if p["resize"]["mode"] == "shorter" else "none")
+        log(f"  CLS tokens {cfg.num_cls_tokens}, LayerNorm eps {cfg.ln_eps:g}, labels: {labels_source}; "
+            f"preprocessing: resize {size}, crop {p['crop']['width']}, mean {p['mean']}, std {p['std']}")
+    for note in notes:
+        log(f"  note: {note}")
     if ignored:
         listed = ", ".join(ignored[:10]) + (f", ... ({len(ignored)} in all)" if len(ignored) > 10 else "")
         log(f"  ignored {len(ignored)} tensor(s) inference does not use: {listed}")
@@ -284,18 +527,29 @@ def convert(input_path, output_path, num_heads=None, alpha=1.2, labels_path=None
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Convert a RAMS-Trans PyTorch checkpoint to a libramstrans model file.")
-    ap.add_argument("--input", required=True, help="checkpoint written by torch.save")
+    ap = argparse.ArgumentParser(description="Convert a RAMS-Trans or ViT checkpoint to a libramstrans model file.")
+    ap.add_argument("--input", required=True,
+                    help="checkpoint: torch.save file, .npz, .safetensors, or a Hugging Face model folder")
     ap.add_argument("--output", required=True, help="model file to write (.safetensors)")
-    ap.add_argument("--num-heads", type=int, default=None, help="attention heads (default: hidden/64)")
+    ap.add_argument("--num-heads", type=int, default=None,
+                    help="attention heads when the file does not say (default: hidden/64)")
     ap.add_argument("--alpha", type=float, default=1.2, help="DPPM threshold factor (default 1.2, the released code)")
-    ap.add_argument("--labels", default=None, help="text file, one class label per line")
+    ap.add_argument("--labels", default=None,
+                    help="text file, one class label per line; or 'imagenet1k' for torchvision's ImageNet-1k names")
     ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
-    ap.add_argument("--default-mode", choices=["scale1", "scale2", "fused"], default="fused")
+    ap.add_argument("--default-mode", choices=["scale1", "scale2", "fused"], default=None,
+                    help="default: fused for RAMS-Trans, scale1 for a plain ViT")
+    ap.add_argument("--image-size", type=int, default=None,
+                    help="plain ViTs: run at S x S, resizing the position embeddings as the released load_from does")
+    ap.add_argument("--as-rams", action="store_true",
+                    help="Google .npz: the RAMS-Trans model the released trainer starts from (parity checks only)")
+    ap.add_argument("--mean", default=None, help="normalisation mean R,G,B (default: the checkpoint kind's)")
+    ap.add_argument("--std", default=None, help="normalisation std R,G,B (default: the checkpoint kind's)")
     args = ap.parse_args(argv)
     try:
         convert(args.input, args.output, num_heads=args.num_heads, alpha=args.alpha, labels_path=args.labels,
-                dtype=args.dtype, default_mode=args.default_mode)
+                dtype=args.dtype, default_mode=args.default_mode, image_size=args.image_size, as_rams=args.as_rams,
+                mean=args.mean, std=args.std)
     except (ConvertError, OSError, UnicodeDecodeError) as e:
         msg = " ".join(str(e).split())  # one line, whatever the message held
         if not msg.startswith(args.input) and not (args.labels and msg.startswith(args.labels)):

@@ -145,7 +145,9 @@ class VisionTransformer(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 def random_model(cfg, seed=0, init="released"):
-    """A RamsTrans with random weights (ramstrans_torch's module tree, the released names)."""
+    """A RamsTrans with random weights (ramstrans_torch's module tree, the released names); with
+    cfg.num_cls_tokens == 1 a plain ViT in the same names (tools/reference/make_random_vit.py writes it
+    in the Google, timm and Hugging Face layouts)."""
     torch.manual_seed(seed)
     model = RamsTrans(cfg).eval()
     with torch.no_grad():
@@ -156,8 +158,8 @@ def random_model(cfg, seed=0, init="released"):
         if init == "sharp":
             emb = model.transformer.embeddings
             emb.position_embeddings.normal_(0.0, 0.5)
-            emb.cls_token1.normal_(0.0, 1.0)
-            emb.cls_token2.normal_(0.0, 1.0)
+            for cls in emb.cls_tokens():  # cls_token1, cls_token2 (or a ViT's one cls_token)
+                cls.normal_(0.0, 1.0)
             gain = 2.0 * math.sqrt(math.sqrt(cfg.hidden_size / 32))  # scores grow with the scale squared
             for blk in model.transformer.encoder.layer:
                 blk.attn.query.weight.mul_(gain)

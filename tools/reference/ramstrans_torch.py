@@ -4,6 +4,11 @@ This module is the project's reference: the golden data of the C tests, the trai
 converter all use it.  Parameter names are those of the released code's state dict (SPEC section 1),
 so `model.load_state_dict(released_state_dict)` works as is.
 
+A one-CLS model (cfg.num_cls_tokens == 1: a plain ViT converted by tools/convert.py) is the same network
+with the sequence [cls_token, patches]: scale 1 and scale 2 both read that token, and the rollout keeps
+the patch columns after it.  tools/reference/vit_torch.py is the plain ViT as the released code's
+ancestor (ViT-pytorch) writes it, loading Google's .npz files; the two agree on the same weights.
+
 Nothing here is copied from the released repository; it follows the SPEC's description.
 """
 import math
@@ -26,14 +31,19 @@ class Embeddings(nn.Module):
         D, P = cfg.hidden_size, cfg.patch_size
         self.patch_embeddings = nn.Conv2d(3, D, kernel_size=P, stride=P)
         self.position_embeddings = nn.Parameter(torch.zeros(1, cfg.num_tokens, D))
-        self.cls_token1 = nn.Parameter(torch.zeros(1, 1, D))
-        self.cls_token2 = nn.Parameter(torch.zeros(1, 1, D))
+        if cfg.num_cls_tokens == 1:
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        else:
+            self.cls_token1 = nn.Parameter(torch.zeros(1, 1, D))
+            self.cls_token2 = nn.Parameter(torch.zeros(1, 1, D))
+
+    def cls_tokens(self):
+        return [self.cls_token] if hasattr(self, "cls_token") else [self.cls_token1, self.cls_token2]
 
     def forward(self, x):
         B = x.shape[0]
         patches = self.patch_embeddings(x).flatten(2).transpose(1, 2)  # B, G*G, D (row-major)
-        seq = torch.cat([self.cls_token1.expand(B, -1, -1), self.cls_token2.expand(B, -1, -1),
-                         patches], dim=1)
+        seq = torch.cat([t.expand(B, -1, -1) for t in self.cls_tokens()] + [patches], dim=1)
         return seq + self.position_embeddings
 
 
@@ -118,10 +128,11 @@ class Transformer(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # DPPM (SPEC section 2)
 
-def rollout_vector(maps, full_product=False):
+def rollout_vector(maps, full_product=False, n_cls=2):
     """maps: list over layers of B x H x N x N attention probabilities (scale-1 pass).
 
-    Returns v: B x (G*G), the mean over all N rows of J = B_L ... B_1, patch columns only.
+    Returns v: B x (G*G), the mean over all N rows of J = B_L ... B_1, patch columns only (those
+    after the n_cls CLS columns).
     full_product=True multiplies the N x N matrices as the released code does (the golden data
     uses it, to test that the C vector chain equals it); otherwise the O(L N^2) vector chain.
     Computed in float64 so that golden data is exact to well below the tests' tolerance.
@@ -143,7 +154,7 @@ def rollout_vector(maps, full_product=False):
         for m in reversed(mats):
             r = r @ m
         v = r[:, 0, :]
-    return v[:, 2:]
+    return v[:, n_cls:]
 
 
 def threshold_mask(v, grid, alpha):
@@ -204,7 +215,7 @@ def dppm(x, maps, cfg, full_product=False, details=None):
     """x: B x 3 x S x S scale-1 input; maps: its attention maps.  Returns the B zoomed crops and
     the boxes.  The crop is detached: no gradient flows through the proposal (SPEC 4)."""
     with torch.no_grad():
-        v = rollout_vector(maps, full_product=full_product).cpu().numpy()
+        v = rollout_vector(maps, full_product=full_product, n_cls=cfg.num_cls_tokens).cpu().numpy()
         crops, boxes = [], []
         for b in range(x.shape[0]):
             p, t, mask = threshold_mask(v[b], cfg.grid, cfg.alpha)
@@ -229,8 +240,9 @@ class RamsTrans(nn.Module):
         return self.part_head(h[:, 0]), maps
 
     def scale2(self, crops, keep=None):
+        """The zoomed pass reads the last CLS token: the second of RAMS-Trans's two, a ViT's only one."""
         h, _ = self.transformer(crops, keep)
-        return self.part_head(h[:, 1])
+        return self.part_head(h[:, self.cfg.num_cls_tokens - 1])
 
     def forward(self, x, full_product=False, details=None):
         """Both scales.  Returns (logits1, logits2, boxes)."""
