@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L /* mmap flags */
 #include "safetensors.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -6,11 +6,12 @@
 #ifndef RAMS_SAFETENSORS_H
 #define RAMS_SAFETENSORS_H
 
-#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ramstrans.h"
+
+struct cJSON; /* <cjson/cJSON.h>, for the header's JSON tree */
 
 /* Hard bounds on what a header may declare, so that a hostile one never gets an allocation
  * attempt of absurd size. */
@@ -43,7 +44,7 @@ typedef struct {
 
 typedef struct {
     const char *path;
-    cJSON *header;           /* the parsed JSON object                          */
+    struct cJSON *header;    /* the parsed JSON object                          */
     const uint8_t *data;     /* the data section (inside the file's bytes)     */
     size_t data_size;
     rams_tensor_entry *tensors; /* by data offset, after rams_safetensors_read_table */
@@ -56,7 +57,7 @@ typedef struct {
 rams_status rams_safetensors_open(const char *path, const rams_file_bytes *file, rams_safetensors *st);
 
 /* The "__metadata__" object, or NULL if the header has none (or it is not an object). */
-const cJSON *rams_safetensors_metadata(const rams_safetensors *st);
+const struct cJSON *rams_safetensors_metadata(const rams_safetensors *st);
 
 /* Validates every tensor entry (dtype, shape, offsets inside the data, byte count, no two
  * tensors overlapping) into st->tensors. */
