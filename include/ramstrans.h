@@ -148,6 +148,10 @@ typedef struct {
 
 RAMS_API rams_status rams_model_get_info(const rams_model *model, rams_model_info *out);
 RAMS_API const char *rams_model_label(const rams_model *model, int index); /* NULL if out of range */
+/* The model's CLS tokens: 2 for RAMS-Trans ([cls1, cls2, patches]: scale 1 reads the first, scale 2
+ * the second), 1 for a plain ViT ([cls, patches]: both scales read it); 0 when model is NULL.
+ * (A function rather than a rams_model_info field: that struct has no size to grow by.) */
+RAMS_API int rams_model_cls_tokens(const rams_model *model);
 
 /* ---- Running ------------------------------------------------------------------------------ */
 typedef struct rams_context rams_context;
@@ -248,7 +252,7 @@ RAMS_API rams_status rams_classify_tensor(rams_context *ctx, const float *chw, i
                                           int height, int width, const rams_run_params *params,
                                           rams_result *out);
 
-/* Decodes (JPEG, PNG by content; .npy holding a 3 x S x S float32 tensor), preprocesses as the
+/* Decodes (JPEG, PNG, WebP by content; .npy holding a 3 x S x S float32 tensor), preprocesses as the
  * model file says, and classifies. */
 RAMS_API rams_status rams_classify_file(rams_context *ctx, const char *path,
                                         const rams_run_params *params, rams_result *out);
@@ -259,9 +263,16 @@ RAMS_API rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, in
 
 /* ---- Files ------------------------------------------------------------------------------- */
 /* What the library can read, judged by a file's first bytes (never its name). */
-typedef enum { RAMS_FILE_UNKNOWN = 0, RAMS_FILE_JPEG = 1, RAMS_FILE_PNG = 2, RAMS_FILE_NPY = 3 } rams_file_kind;
+typedef enum {
+    RAMS_FILE_UNKNOWN = 0,
+    RAMS_FILE_JPEG = 1,
+    RAMS_FILE_PNG = 2,
+    RAMS_FILE_NPY = 3,
+    RAMS_FILE_WEBP = 4 /* lossy, lossless, with alpha; of an animation the first frame */
+} rams_file_kind;
 
-RAMS_API const char *rams_file_kind_name(rams_file_kind kind); /* "jpeg", "png", "npy", "unknown" */
+/* "jpeg", "png", "npy", "webp", "unknown" */
+RAMS_API const char *rams_file_kind_name(rams_file_kind kind);
 /* RAMS_OK with *out = RAMS_FILE_UNKNOWN for a readable file of another kind; RAMS_ERR_IO when it
  * cannot be opened or is not a regular file. */
 RAMS_API rams_status rams_file_kind_of(const char *path, rams_file_kind *out);

@@ -1,5 +1,5 @@
-/* JPEG (libjpeg-turbo) and PNG (libpng) decoding to 8-bit RGB, bit-identical to what Debian's
- * python3-pil 9.4 gives for Image.open(f).convert('RGB').
+/* JPEG (libjpeg-turbo), PNG (libpng) and WebP (libwebp) decoding to 8-bit RGB, bit-identical to
+ * what Debian's python3-pil 9.4 gives for Image.open(f).convert('RGB').
  *
  * What PIL does, and what we therefore do:
  *  - JPEG: libjpeg with its defaults (ISLOW DCT, fancy upsampling).  One component is read as
@@ -11,9 +11,13 @@
  *    PIL mode "I" and convert('RGB') clips it to 255 (so values above 255 become white);
  *    every other 16-bit type keeps its high byte.  Palette entries that PLTE does not define read as
  *    the gray ramp (i, i, i) as in PIL's palette.  Alpha and tRNS are dropped, never composited.
+ *  - WebP: PIL 9.4 reads every WebP, still or animated, through libwebp's WebPAnimDecoder: the first
+ *    frame decoded into a canvas cleared to transparent black, non-premultiplied RGBA; convert('RGB')
+ *    drops the alpha (it never composites), so what a frame leaves uncovered is black.
  *  - EXIF orientation is not applied (convert() does not).
- * Corruption: every libjpeg warning about damaged data is an error, and any libpng error is one
- * (libpng's warnings, e.g. about an sRGB profile, are ignored: they do not touch the pixels). */
+ * Corruption: libjpeg's warnings are errors but for the few that jpeg_warning_is_harmless() lets
+ * through; any libpng or libwebp error is one (libpng's warnings, e.g. about an sRGB profile, are
+ * ignored: they do not touch the pixels). */
 #include "image.h"
 
 #include <limits.h>
@@ -25,6 +29,8 @@
 #include <jpeglib.h>
 #include <jerror.h>
 #include <png.h>
+#include <webp/decode.h>
+#include <webp/demux.h>
 
 #include "error.h"
 #include "sniff.h"
@@ -60,6 +66,7 @@ static inline int muldiv255(int a, int b)
 typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
+    int in_header; /* 1 while jpeg_read_header() reads the markers before the first scan */
     char message[JMSG_LENGTH_MAX];
 } jpeg_trap;
 
@@ -70,14 +77,30 @@ static void jpeg_on_error(j_common_ptr cinfo)
     longjmp(trap->jump, 1);
 }
 
-/* libjpeg reports damaged data ("Corrupt JPEG data: ...", "Premature end of JPEG file") as warnings
- * and goes on with a partly grey image; we stop instead.  Only warnings about metadata that does
- * not change the pixels are let through. */
+/* The one rule for libjpeg's warnings.  libjpeg reports damaged data as warnings ("Corrupt JPEG
+ * data: ...", "Premature end of JPEG file") and goes on with whatever it makes of the rest; PIL
+ * ignores every warning and returns that, often visible garbage or a grey bottom.  We stop at a
+ * warning, except:
+ *  - metadata that does not touch the pixels: a JFIF version above 1.x, a broken ICC profile
+ *    chunk, an unknown Adobe colour transform code;
+ *  - "N extraneous bytes before marker 0xXX" (JWRN_EXTRANEOUS_DATA) while the header is read,
+ *    before any scan data: editors (Photoshop) and some cameras leave stray bytes between header
+ *    segments, or write a segment length that is off.  libjpeg skips to the next marker, as PIL's
+ *    own header parser does, and everything after is read as usual: the pixels are PIL's.  Once a
+ *    scan has begun, the same warning means the entropy-coded data holds bytes that are not
+ *    image data (damaged, or junk between scans or before EOI), and it is refused like every
+ *    other warning there. */
+static int jpeg_warning_is_harmless(int code, int in_header)
+{
+    if (code == JWRN_JFIF_MAJOR || code == JWRN_BOGUS_ICC || code == JWRN_ADOBE_XFORM) return 1;
+    return code == JWRN_EXTRANEOUS_DATA && in_header;
+}
+
 static void jpeg_on_message(j_common_ptr cinfo, int msg_level)
 {
     if (msg_level >= 0) return; /* trace messages */
-    int code = cinfo->err->msg_code;
-    if (code == JWRN_JFIF_MAJOR || code == JWRN_BOGUS_ICC || code == JWRN_ADOBE_XFORM) return;
+    jpeg_trap *trap = (jpeg_trap *)cinfo->err;
+    if (jpeg_warning_is_harmless(cinfo->err->msg_code, trap->in_header)) return;
     jpeg_on_error(cinfo);
 }
 
@@ -113,6 +136,7 @@ static rams_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     trap.pub.emit_message = jpeg_on_message;
     trap.pub.output_message = jpeg_silent;
     trap.message[0] = '\0';
+    trap.in_header = 0;
     if (setjmp(trap.jump)) {
         jpeg_destroy_decompress(&cinfo);
         free(rgb);
@@ -125,7 +149,9 @@ static rams_status decode_jpeg(const uint8_t *data, size_t size, const char *nam
     progress.progress_monitor = jpeg_on_progress;
     cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
-    jpeg_read_header(&cinfo, TRUE);
+    trap.in_header = 1;
+    jpeg_read_header(&cinfo, TRUE); /* every marker up to the first scan's SOS */
+    trap.in_header = 0;
 
     /* The limit is checked here, before libjpeg or we allocate anything image-sized. */
     rams_status st = check_dimensions(name, cinfo.image_width, cinfo.image_height, max_pixels);
@@ -330,6 +356,79 @@ static rams_status decode_png(const uint8_t *data, size_t size, const char *name
     return RAMS_OK;
 }
 
+/* ---- WebP ----------------------------------------------------------------------------------- */
+
+/* The first frame as PIL 9.4 gets it from WebPAnimDecoder (libwebp's anim_decode.c): the demuxer
+ * checks the whole RIFF container, the first frame is always a key frame, so the canvas is
+ * cleared to zero and the frame's bitstream is decoded into its rectangle, no blending, alpha kept
+ * apart.  We do the same straight into an RGB canvas (MODE_RGB gives the RGB of MODE_RGBA, alpha
+ * left out), which saves the decoder's two RGBA canvases.  A still image is one frame covering the
+ * canvas. */
+static rams_status decode_webp(const uint8_t *data, size_t size, const char *name, size_t max_pixels,
+                               rams_image *out)
+{
+    WebPData whole = {data, size};
+    WebPDemuxer *demux = WebPDemux(&whole); /* the container only: no pixel-sized memory */
+    if (!demux)
+        return rams_fail(RAMS_ERR_FORMAT, "%s: bad WebP: broken or truncated container", name);
+    uint32_t width = WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH);
+    uint32_t height = WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT);
+    /* The limit is checked here, before libwebp or we allocate anything image-sized. */
+    rams_status st = check_dimensions(name, width, height, max_pixels);
+    if (st != RAMS_OK) {
+        WebPDemuxDelete(demux);
+        return st;
+    }
+    WebPIterator frame;
+    if (!WebPDemuxGetFrame(demux, 1, &frame)) {
+        WebPDemuxDelete(demux);
+        return rams_fail(RAMS_ERR_FORMAT, "%s: bad WebP: no frame", name);
+    }
+    /* The demuxer keeps every frame inside the canvas; checked again since we write into it. */
+    if (frame.x_offset < 0 || frame.y_offset < 0 || frame.width <= 0 || frame.height <= 0 ||
+        (uint32_t)frame.x_offset + (uint32_t)frame.width > width ||
+        (uint32_t)frame.y_offset + (uint32_t)frame.height > height) {
+        WebPDemuxReleaseIterator(&frame);
+        WebPDemuxDelete(demux);
+        return rams_fail(RAMS_ERR_FORMAT, "%s: bad WebP: first frame outside the canvas", name);
+    }
+    size_t stride = (size_t)width * 3, bytes = stride * height;
+    uint8_t *rgb = calloc(1, bytes); /* what the frame leaves uncovered stays black */
+    if (!rgb) {
+        WebPDemuxReleaseIterator(&frame);
+        WebPDemuxDelete(demux);
+        return rams_fail(RAMS_ERR_NO_MEMORY, "%s: cannot allocate %ux%u RGB pixels", name, (unsigned)width,
+                         (unsigned)height);
+    }
+    WebPDecoderConfig config;
+    VP8StatusCode vp8 = VP8_STATUS_INVALID_PARAM;
+    if (WebPInitDecoderConfig(&config)) {
+        size_t offset = (size_t)frame.y_offset * stride + (size_t)frame.x_offset * 3;
+        config.options.use_threads = 0;
+        config.output.colorspace = MODE_RGB;
+        config.output.is_external_memory = 1;
+        config.output.u.RGBA.rgba = rgb + offset;
+        config.output.u.RGBA.stride = (int)stride;
+        config.output.u.RGBA.size = bytes - offset; /* libwebp checks the frame fits in this */
+        vp8 = WebPDecode(frame.fragment.bytes, frame.fragment.size, &config);
+        WebPFreeDecBuffer(&config.output); /* external memory: frees nothing of ours */
+    }
+    WebPDemuxReleaseIterator(&frame);
+    WebPDemuxDelete(demux);
+    if (vp8 != VP8_STATUS_OK) {
+        free(rgb);
+        static const char *const why[] = {"ok", "out of memory", "invalid parameter", "bitstream error",
+                                          "unsupported feature", "suspended", "user abort", "not enough data"};
+        return rams_fail(vp8 == VP8_STATUS_OUT_OF_MEMORY ? RAMS_ERR_NO_MEMORY : RAMS_ERR_FORMAT,
+                         "%s: bad WebP: %s", name,
+                         (unsigned)vp8 < sizeof why / sizeof *why ? why[vp8] : "decoding failed");
+    }
+    out->width = (int)width;
+    out->height = (int)height;
+    out->rgb = rgb;
+    return RAMS_OK;
+}
+
 rams_status rams_image_decode(const uint8_t *data, size_t size, const char *name, size_t max_pixels,
                               rams_image *out)
 {
@@ -341,6 +440,7 @@ rams_status rams_image_decode(const uint8_t *data, size_t size, const char *name
     switch (rams_sniff(data, size)) {
     case RAMS_FILE_JPEG: return decode_jpeg(data, size, name, max_pixels, out);
     case RAMS_FILE_PNG: return decode_png(data, size, name, max_pixels, out);
-    default: return rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG or PNG image", name);
+    case RAMS_FILE_WEBP: return decode_webp(data, size, name, max_pixels, out);
+    default: return rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG or WebP image", name);
     }
 }

@@ -25,10 +25,11 @@ rams_status rams_input_read(const char *path, size_t max_pixels, size_t max_elem
         break;
     case RAMS_FILE_JPEG:
     case RAMS_FILE_PNG:
+    case RAMS_FILE_WEBP:
         st = rams_image_decode(data, size, path, max_pixels, &out->image);
         break;
     default:
-        st = rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG or .npy file", path);
+        st = rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG, WebP or .npy file", path);
     }
     free(data);
     if (st != RAMS_OK) rams_input_free(out);

@@ -7,7 +7,7 @@
 
 #include "ramstrans.h"
 
-/* The kind of data by its magic bytes: JPEG, PNG, .npy or unknown (NULL data: unknown). */
+/* The kind of data by its magic bytes: JPEG, PNG, WebP, .npy or unknown (NULL data: unknown). */
 rams_file_kind rams_sniff(const uint8_t *data, size_t size);
 
 #endif

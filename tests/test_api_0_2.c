@@ -293,6 +293,7 @@ static void test_file_kinds(void **state)
         {"input.npy", RAMS_FILE_NPY},
         {"images/png_adam7_rgb.png", RAMS_FILE_PNG},
         {"images/jpeg_420.jpg", RAMS_FILE_JPEG},
+        {"images/webp_anim_lossy.webp", RAMS_FILE_WEBP},
         {"images/bad_text.png", RAMS_FILE_UNKNOWN}, /* by content, never by name */
         {"images/bad_empty.jpg", RAMS_FILE_UNKNOWN},
     };
@@ -309,6 +310,7 @@ static void test_file_kinds(void **state)
     assert_string_equal(rams_file_kind_name(RAMS_FILE_JPEG), "jpeg");
     assert_string_equal(rams_file_kind_name(RAMS_FILE_PNG), "png");
     assert_string_equal(rams_file_kind_name(RAMS_FILE_NPY), "npy");
+    assert_string_equal(rams_file_kind_name(RAMS_FILE_WEBP), "webp");
     assert_string_equal(rams_file_kind_name(RAMS_FILE_UNKNOWN), "unknown");
     assert_string_equal(rams_file_kind_name((rams_file_kind)42), "unknown");
 }

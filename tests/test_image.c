@@ -1,5 +1,6 @@
-/* JPEG/PNG decoding against PIL's Image.open(f).convert('RGB') (tools/reference/make_image_golden.py):
- * every kind of image bit for bit, every broken file refused with a message naming it. */
+/* JPEG/PNG/WebP decoding against PIL's Image.open(f).convert('RGB')
+ * (tools/reference/make_image_golden.py): every kind of image bit for bit, every broken file refused
+ * with a message naming it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,7 +86,7 @@ static void test_all_images(void **state)
     }
     fclose(f);
     print_message("%d images equal to PIL, %d broken ones refused\n", good, bad);
-    assert_true(good >= 40 && bad >= 15);
+    assert_true(good >= 79 && bad >= 31);
 }
 
 static void test_sniff(void **state)
@@ -96,6 +97,11 @@ static void test_sniff(void **state)
     assert_int_equal(rams_sniff(jpeg, sizeof jpeg), RAMS_FILE_JPEG);
     assert_int_equal(rams_sniff(png, sizeof png), RAMS_FILE_PNG);
     assert_int_equal(rams_sniff(npy, sizeof npy), RAMS_FILE_NPY);
+    const uint8_t webp[] = {'R', 'I', 'F', 'F', 0x24, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', ' '};
+    assert_int_equal(rams_sniff(webp, sizeof webp), RAMS_FILE_WEBP);
+    assert_int_equal(rams_sniff(webp, 12), RAMS_FILE_WEBP);
+    assert_int_equal(rams_sniff(webp, 11), RAMS_FILE_UNKNOWN);
+    assert_int_equal(rams_sniff((const uint8_t *)"RIFF\x24\0\0\0WAVEfmt ", 16), RAMS_FILE_UNKNOWN);
     assert_int_equal(rams_sniff(png, 7), RAMS_FILE_UNKNOWN);
     assert_int_equal(rams_sniff(jpeg, 2), RAMS_FILE_UNKNOWN);
     assert_int_equal(rams_sniff((const uint8_t *)"GIF89a", 6), RAMS_FILE_UNKNOWN);
@@ -106,8 +112,10 @@ static void test_sniff(void **state)
 static void test_pixel_limit(void **state)
 {
     (void)state;
-    const char *names[] = {"images/jpeg_420.jpg", "images/png_rgb.png", "images/jpeg_progressive.jpg"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[] = {"images/jpeg_420.jpg", "images/png_rgb.png", "images/jpeg_progressive.jpg",
+                           "images/webp_lossy.webp", "images/webp_lossless_alpha.webp",
+                           "images/webp_anim_lossy.webp", "images/webp_anim_offset_lossless.webp"};
+    for (int k = 0; k < 7; k++) {
         size_t size;
         uint8_t *data = read_data(names[k], &size);
         rams_image img;
@@ -127,8 +135,10 @@ static void test_every_truncation(void **state)
 {
     (void)state;
     const char *names[] = {"images/jpeg_420.jpg", "images/jpeg_progressive.jpg", "images/png_rgb.png",
-                           "images/png_adam7_rgb.png", "images/jpeg_gray.jpg"};
-    for (int k = 0; k < 5; k++) {
+                           "images/png_adam7_rgb.png", "images/jpeg_gray.jpg", "images/webp_lossy.webp",
+                           "images/webp_lossless_alpha.webp", "images/webp_anim_offset_lossy_alpha.webp",
+                           "images/jpeg_junk_before_dqt.jpg"};
+    for (int k = 0; k < 9; k++) {
         size_t size;
         uint8_t *data = read_data(names[k], &size);
         for (size_t cut = 0; cut < size; cut++) {
@@ -149,10 +159,12 @@ static void test_random_damage(void **state)
 {
     (void)state;
     const char *names[] = {"images/jpeg_420.jpg", "images/jpeg_progressive.jpg", "images/jpeg_cmyk_adobe.jpg",
-                           "images/png_p4.png", "images/png_adam7_rgba16.png", "images/png_l16.png"};
+                           "images/png_p4.png", "images/png_adam7_rgba16.png", "images/png_l16.png",
+                           "images/webp_lossy_alpha.webp", "images/webp_lossless.webp",
+                           "images/webp_anim_mixed.webp"};
     uint32_t rng = 12345;
     int refused = 0, total = 0;
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 9; k++) {
         size_t size;
         uint8_t *data = read_data(names[k], &size);
         for (int trial = 0; trial < 150; trial++) {
@@ -182,6 +194,47 @@ static void test_random_damage(void **state)
     print_message("random damage: %d of %d refused\n", refused, total);
 }
 
+/* libjpeg's "N extraneous bytes before marker" (src/image_decode.c, jpeg_warning_is_harmless):
+ * accepted while the header is read, with the pixels of the same file without the stray bytes
+ * (and PIL's: test_all_images); refused once scan data has begun. */
+static void test_jpeg_stray_bytes(void **state)
+{
+    (void)state;
+    static const struct { const char *name, *base; } header[] = {
+        {"images/jpeg_junk_before_dqt.jpg", "images/jpeg_420.jpg"},
+        {"images/jpeg_junk_ff00_before_dqt.jpg", "images/jpeg_420.jpg"},
+        {"images/jpeg_junk_before_app1.jpg", "images/jpeg_exif.jpg"},
+        {"images/jpeg_junk_before_sos_progressive.jpg", "images/jpeg_progressive.jpg"},
+    };
+    for (size_t i = 0; i < sizeof header / sizeof *header; i++) {
+        size_t size, base_size;
+        uint8_t *data = read_data(header[i].name, &size), *base = read_data(header[i].base, &base_size);
+        rams_image img, want;
+        if (rams_image_decode(data, size, header[i].name, 0, &img) != RAMS_OK)
+            fail_msg("%s: %s", header[i].name, rams_last_error());
+        assert_int_equal(rams_image_decode(base, base_size, header[i].base, 0, &want), RAMS_OK);
+        assert_int_equal(img.width, want.width);
+        assert_int_equal(img.height, want.height);
+        assert_memory_equal(img.rgb, want.rgb, (size_t)img.width * img.height * 3);
+        rams_image_free(&img);
+        rams_image_free(&want);
+        free(data);
+        free(base);
+    }
+    const char *scan[] = {"images/bad_jpeg_junk_before_rst.jpg", "images/bad_jpeg_junk_between_scans.jpg",
+                          "images/bad_jpeg_extraneous.jpg"};
+    for (size_t i = 0; i < sizeof scan / sizeof *scan; i++) {
+        size_t size;
+        uint8_t *data = read_data(scan[i], &size);
+        rams_image img;
+        assert_int_equal(rams_image_decode(data, size, scan[i], 0, &img), RAMS_ERR_FORMAT);
+        assert_null(img.rgb);
+        if (!strstr(rams_last_error(), "extraneous bytes before marker"))
+            fail_msg("%s: refused for another reason: %s", scan[i], rams_last_error());
+        free(data);
+    }
+}
+
 static void test_arguments(void **state)
 {
     (void)state;
@@ -197,7 +250,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_images),   cmocka_unit_test(test_sniff),
         cmocka_unit_test(test_pixel_limit),  cmocka_unit_test(test_every_truncation),
-        cmocka_unit_test(test_random_damage), cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_random_damage), cmocka_unit_test(test_jpeg_stray_bytes),
+        cmocka_unit_test(test_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

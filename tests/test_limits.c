@@ -360,8 +360,8 @@ static void test_bad_input_files(void **state)
 {
     (void)state;
     static const struct { const char *name; const char *bytes; size_t size; rams_status want; const char *words; } cases[] = {
-        {"empty", "", 0, RAMS_ERR_FORMAT, "not a JPEG, PNG or .npy"},
-        {"text", "hello\n", 6, RAMS_ERR_FORMAT, "not a JPEG, PNG or .npy"},
+        {"empty", "", 0, RAMS_ERR_FORMAT, "not a JPEG, PNG, WebP or .npy"},
+        {"text", "hello\n", 6, RAMS_ERR_FORMAT, "not a JPEG, PNG, WebP or .npy"},
         {"JPEG magic only", "\xff\xd8\xff", 3, RAMS_ERR_FORMAT, "JPEG"},
         {"PNG signature only", "\x89PNG\r\n\x1a\n", 8, RAMS_ERR_FORMAT, "PNG"},
         {"npy magic only", "\x93NUMPY", 6, RAMS_ERR_FORMAT, ".npy"},

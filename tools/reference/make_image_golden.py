@@ -6,10 +6,14 @@ test_preprocess.c).  The expected values come from numpy, PIL and torchvision, n
 
 Written:
   npy_*.npy          .npy files of every version/dtype the decoder accepts, and some it refuses
-  *.jpg / *.png      images of every kind the decoder must accept.  PIL writes them where it can;
-                     PNG variants PIL cannot write (16-bit colour, 2/4-bit gray, Adam7, odd filters)
+  *.jpg / *.png /    images of every kind the decoder must accept.  PIL writes them where it can;
+  *.webp             PNG variants PIL cannot write (16-bit colour, 2/4-bit gray, Adam7, odd filters)
                      are assembled here with zlib; JPEG variants PIL cannot write (YCCK, 4:1:1, 4:4:0,
-                     restart markers, arithmetic coding) by tools/reference/jpeg_writer.c through libjpeg.
+                     restart markers, arithmetic coding) by tools/reference/jpeg_writer.c through libjpeg;
+                     JPEGs with stray bytes between header segments (as Photoshop and some cameras
+                     write them) by inserting bytes into PIL's; WebP (lossy, lossless, alpha, animated,
+                     odd sizes) by PIL, animations whose first frame leaves part of the canvas
+                     uncovered assembled here from PIL's frames.
   *.rgb.npy          Image.open(f).convert('RGB') of each (uint8 values stored as float32)
   bad_*              truncated or corrupt files the decoder must refuse
   images.txt         "NAME OK" or "NAME STATUS" per image (read by test_image.c)
@@ -195,6 +199,117 @@ def sof_offset(jpeg):
     raise ValueError("no SOF")
 
 
+def jpeg_segments(jpeg):
+    """(offset, marker) of each header segment up to and including the first SOS."""
+    out, i = [], 2
+    while True:
+        assert jpeg[i] == 0xFF, "stray bytes already in the header"
+        out.append((i, jpeg[i + 1]))
+        if jpeg[i + 1] == 0xDA:
+            return out
+        i += 2 + struct.unpack(">H", jpeg[i + 2:i + 4])[0]
+
+
+def junk_before(jpeg, marker, junk, nth=0):
+    """The JPEG with `junk` inserted just before its nth header segment with this marker byte:
+    libjpeg warns "Corrupt JPEG data: N extraneous bytes before marker 0x.." and skips them."""
+    at = [i for i, m in jpeg_segments(jpeg) if m == marker][nth]
+    return jpeg[:at] + junk + jpeg[at:]
+
+
+def riff_chunks(webp):
+    """[(fourcc, payload)] of a WebP file's RIFF chunks."""
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+    out, i = [], 12
+    while i < len(webp):
+        n = struct.unpack("<I", webp[i + 4:i + 8])[0]
+        out.append((webp[i:i + 4], webp[i + 8:i + 8 + n]))
+        i += 8 + n + (n & 1)
+    return out
+
+
+def riff_chunk(fourcc, payload):
+    return fourcc + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) & 1)
+
+
+def riff_webp(chunks):
+    body = b"WEBP" + b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def le24(v):
+    return struct.pack("<I", v)[:3]
+
+
+def webp_animation(canvas_w, canvas_h, frames, alpha=True, background=0):
+    """An animated WebP assembled by hand: frames are (x, y, still WebP bytes) (x, y even); the
+    first frame need not cover the canvas (what it leaves is transparent black in PIL's RGBA)."""
+    chunks = [riff_chunk(b"VP8X", bytes([0x02 | (0x10 if alpha else 0), 0, 0, 0]) + le24(canvas_w - 1) +
+                         le24(canvas_h - 1)),
+              riff_chunk(b"ANIM", struct.pack("<IH", background, 0))]
+    for x, y, still in frames:
+        w, h = Image.open(io.BytesIO(still)).size
+        body = b"".join(riff_chunk(c, d) for c, d in riff_chunks(still) if c in (b"ALPH", b"VP8 ", b"VP8L"))
+        # x/2, y/2, width-1, height-1, duration 100 ms, flags 0 (blend, no dispose)
+        chunks.append(riff_chunk(b"ANMF", le24(x // 2) + le24(y // 2) + le24(w - 1) + le24(h - 1) + le24(100) +
+                                 b"\0" + body))
+    return riff_webp(chunks)
+
+
+def webp_images(rgb, alpha):
+    """(name, bytes) of every WebP kind: PIL 9.4 reads each through WebPAnimDecoder (the first
+    frame on a canvas cleared to transparent black) and convert('RGB') drops the alpha."""
+    rgb_img = Image.fromarray(rgb, "RGB")
+    rgba_img = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    # Alpha with fully transparent areas: the encoder may change the colour under them (exact=False).
+    holes = alpha.copy()
+    holes[::4, ::3] = 0
+    holes_img = Image.fromarray(np.dstack([rgb, holes]), "RGBA")
+    out = [
+        ("webp_lossy.webp", pil_bytes(rgb_img, "WEBP", quality=80)),
+        ("webp_lossy_q5_m6.webp", pil_bytes(rgb_img, "WEBP", quality=5, method=6)),
+        ("webp_lossy_q100.webp", pil_bytes(rgb_img, "WEBP", quality=100, method=0)),
+        ("webp_lossless.webp", pil_bytes(rgb_img, "WEBP", lossless=True)),
+        ("webp_lossless_m0.webp", pil_bytes(rgb_img, "WEBP", lossless=True, quality=0, method=0)),
+        ("webp_lossy_alpha.webp", pil_bytes(rgba_img, "WEBP", quality=75)),
+        ("webp_lossy_alpha_holes.webp", pil_bytes(holes_img, "WEBP", quality=60, alpha_quality=50)),
+        ("webp_lossless_alpha.webp", pil_bytes(rgba_img, "WEBP", lossless=True)),
+        ("webp_lossless_alpha_exact.webp", pil_bytes(holes_img, "WEBP", lossless=True, exact=True)),
+        # VP8X without alpha (an ICC profile and EXIF make PIL write the extended format).
+        ("webp_lossy_vp8x_icc_exif.webp", pil_bytes(rgb_img, "WEBP", quality=85, icc_profile=b"\0" * 128,
+                                                     exif=_orientation_exif(6))),
+        ("webp_gray.webp", pil_bytes(Image.fromarray(rgb[:, :, 1], "L"), "WEBP", quality=90)),
+        # Odd sizes: one pixel, below a 16x16 macroblock, one row.
+        ("webp_1x1.webp", pil_bytes(Image.fromarray(rgb[:1, :1]), "WEBP", quality=90)),
+        ("webp_1x1_lossless.webp", pil_bytes(Image.fromarray(rgb[:1, :1]), "WEBP", lossless=True)),
+        ("webp_3x7.webp", pil_bytes(Image.fromarray(picture(3, 7, 11)), "WEBP", quality=70)),
+        ("webp_3x7_alpha.webp", pil_bytes(Image.fromarray(picture(3, 7, 12, 4), "RGBA"), "WEBP", quality=70)),
+        ("webp_255x1.webp", pil_bytes(Image.fromarray(picture(255, 1, 13)), "WEBP", quality=70)),
+        ("webp_1x255_lossless.webp", pil_bytes(Image.fromarray(picture(1, 255, 14)), "WEBP", lossless=True)),
+    ]
+    # Animations as PIL writes them (every frame on the full canvas): lossy, lossless, mixed.
+    frames = [Image.fromarray(picture(45, 31, 20 + k, 4), "RGBA") for k in range(3)]
+    out.append(("webp_anim_lossy.webp", pil_bytes(rgba_img, "WEBP", save_all=True, append_images=frames,
+                                                  duration=80, loop=0, quality=70)))
+    out.append(("webp_anim_lossless.webp", pil_bytes(rgb_img, "WEBP", save_all=True, append_images=frames[:2],
+                                                     duration=[50, 60, 70], lossless=True)))
+    out.append(("webp_anim_mixed.webp", pil_bytes(holes_img, "WEBP", save_all=True, append_images=frames[1:],
+                                                  allow_mixed=True, minimize_size=True, quality=50)))
+    # Animations whose first frame covers only part of the canvas, at an offset.
+    small = Image.fromarray(picture(13, 9, 30, 4), "RGBA")
+    out.append(("webp_anim_offset_lossless.webp",
+                webp_animation(45, 31, [(6, 10, pil_bytes(small, "WEBP", lossless=True)),
+                                        (0, 0, pil_bytes(rgba_img, "WEBP", lossless=True))])))
+    out.append(("webp_anim_offset_lossy_alpha.webp",
+                webp_animation(40, 30, [(20, 4, pil_bytes(small, "WEBP", quality=60)),
+                                        (2, 2, pil_bytes(small, "WEBP", quality=60))], background=0xFF00FF00)))
+    out.append(("webp_anim_offset_lossy.webp",
+                webp_animation(24, 24, [(2, 2, pil_bytes(small.convert("RGB"), "WEBP", quality=60))], alpha=False)))
+    for name, data in out:
+        assert Image.open(io.BytesIO(data)).format == "WEBP", name
+    return out
+
+
 def good_images():
     """(name, bytes) of every valid image kind."""
     W, H = 45, 31  # odd, not a multiple of any MCU size
@@ -232,6 +347,21 @@ def good_images():
     out.append(("jpeg_rgb_components.jpg", libjpeg_file(exe, rgb, "rgb")))
     out.append(("jpeg_restart.jpg", libjpeg_file(exe, rgb, "ycc-restart")))
     out.append(("jpeg_arith.jpg", libjpeg_file(exe, rgb, "ycc-arith")))
+
+    # Stray bytes between header segments (editors, cameras): libjpeg skips them with a warning,
+    # PIL's own parser skips them too, and the pixels are those of the file without them.
+    jpeg = dict(out)["jpeg_420.jpg"]
+    out.append(("jpeg_junk_before_dqt.jpg", junk_before(jpeg, 0xDB, b"\x00\x00\x00\x00\x00")))
+    out.append(("jpeg_junk_before_app1.jpg", junk_before(dict(out)["jpeg_exif.jpg"], 0xE1, bytes(range(1, 17)))))
+    out.append(("jpeg_junk_ff00_before_dqt.jpg", junk_before(jpeg, 0xDB, b"\xff\x00\xff\x00")))
+    out.append(("jpeg_junk_before_sos_progressive.jpg",
+                junk_before(dict(out)["jpeg_progressive.jpg"], 0xDA, b"\x0d\x0a" * 7)))
+    d = dict(out)
+    for name, base in (("jpeg_junk_before_dqt.jpg", "jpeg_420.jpg"), ("jpeg_junk_before_app1.jpg", "jpeg_exif.jpg"),
+                       ("jpeg_junk_ff00_before_dqt.jpg", "jpeg_420.jpg"),
+                       ("jpeg_junk_before_sos_progressive.jpg", "jpeg_progressive.jpg")):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(d[name])).convert("RGB")),
+                              np.asarray(Image.open(io.BytesIO(d[base])).convert("RGB"))), name
 
     # PNG written by PIL.
     out.append(("png_rgb.png", pil_bytes(rgb_img, "PNG")))
@@ -274,6 +404,8 @@ def good_images():
     # Indices beyond the 5-entry PLTE: PIL's palette reads them as the gray ramp.
     out.append(("png_p_short_plte.png", raw_png(rng.integers(0, 256, (H, W, 1)), 8, 3,
                                                 plte=rng.integers(0, 256, 15))))
+
+    out += webp_images(rgb, alpha)
     return out
 
 
@@ -335,6 +467,54 @@ def bad_images(good):
     huge = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 200000, 200000, 8, 2, 0, 0, 0)) + \
         png_chunk(b"IDAT", zlib.compress(b"")) + png_chunk(b"IEND", b"")
     out.append(("bad_png_huge.png", huge, "RAMS_ERR_LIMIT"))
+
+    # Stray bytes once the scan data has begun: libjpeg's warning is the same as in the header
+    # ("N extraneous bytes before marker"), but here it means damaged entropy-coded data: refused
+    # (PIL decodes on and returns what libjpeg made of it).  Before a restart marker, as in a
+    # photo whose scan was damaged, and between the scans of a progressive JPEG.
+    restart = g["jpeg_restart.jpg"]
+    rst = restart.find(b"\xff\xd0", restart.find(b"\xff\xda"))
+    out.append(("bad_jpeg_junk_before_rst.jpg", restart[:rst] + bytes(range(1, 40)) + restart[rst:],
+                "RAMS_ERR_FORMAT"))
+    sos = prog.find(b"\xff\xda")
+    nxt = min(i for i in (prog.find(b"\xff\xc4", sos + 2), prog.find(b"\xff\xda", sos + 2)) if i > 0)
+    out.append(("bad_jpeg_junk_between_scans.jpg", prog[:nxt] + bytes(range(1, 41)) + prog[nxt:], "RAMS_ERR_FORMAT"))
+
+    out += bad_webp_images(g)
+    return out
+
+
+def bad_webp_images(g):
+    """(name, bytes, status) of broken WebP files; PIL refuses every one of them too."""
+    lossy, lossless = g["webp_lossy.webp"], g["webp_lossless.webp"]
+    anim = g["webp_anim_lossless.webp"]
+    out = [
+        ("bad_webp_half.webp", lossy[: len(lossy) // 2], "RAMS_ERR_FORMAT"),
+        ("bad_webp_anim_cut.webp", anim[: len(anim) * 3 // 4], "RAMS_ERR_FORMAT"),
+        ("bad_webp_riff_only.webp", riff_webp([]), "RAMS_ERR_FORMAT"),
+        # The extended header and nothing else: no frame.
+        ("bad_webp_no_frame.webp", riff_webp([riff_chunk(b"VP8X", bytes(4) + le24(44) + le24(30))]),
+         "RAMS_ERR_FORMAT"),
+        # The first partition of the VP8 data damaged; the entropy-coded VP8L data damaged.
+        ("bad_webp_lossy_damaged.webp", lossy[:30] + bytes([lossy[30] ^ 0xFF]) + lossy[31:], "RAMS_ERR_FORMAT"),
+        ("bad_webp_lossless_damaged.webp", lossless[:100] + bytes([lossless[100] ^ 0xFF]) + lossless[101:],
+         "RAMS_ERR_FORMAT"),
+        # A VP8 frame header announcing 16383 x 16383: refused before any pixel memory (PIL refuses
+        # it as a decompression bomb).
+        ("bad_webp_huge.webp", lossy[:26] + struct.pack("<HH", 16383, 16383) + lossy[30:], "RAMS_ERR_LIMIT"),
+    ]
+    small = g["webp_1x1_lossless.webp"]
+    out.append(("bad_webp_anim_huge_canvas.webp", webp_animation(16000, 16000, [(0, 0, small)]), "RAMS_ERR_LIMIT"))
+    out.append(("bad_webp_anim_frame_outside.webp", webp_animation(8, 8, [(8, 0, small)]), "RAMS_ERR_FORMAT"))
+    damaged = lossless[:100] + bytes([lossless[100] ^ 0xFF]) + lossless[101:]
+    out.append(("bad_webp_anim_damaged_first_frame.webp", webp_animation(45, 31, [(0, 0, damaged), (0, 0, lossless)]),
+                "RAMS_ERR_FORMAT"))
+    for name, data, _ in out:
+        try:
+            Image.open(io.BytesIO(data)).convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+        raise AssertionError(f"PIL opens {name}")
     return out
 
 
