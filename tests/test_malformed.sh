@@ -27,8 +27,11 @@ echo "not an image" >"$TMP/in/text.jpg"; add text.jpg
 head -c 700 "$DATA/images/jpeg_420.jpg" >"$TMP/in/truncated.jpg"; add truncated.jpg
 head -c 1000 "$GOOD_PNG" >"$TMP/in/truncated.png"; add truncated.png
 head -c 100 "$GOOD_NPY" >"$TMP/in/truncated.npy"; add truncated.npy
+head -c 2000 "$DATA/images/webp_anim_lossy.webp" >"$TMP/in/truncated.webp"; add truncated.webp
 for f in bad_png_crc.png bad_png_huge.png bad_jpeg_2080_scans.jpg bad_jpeg_zero_width.jpg npy_bad_i4.npy \
-    npy_bad_fortran.npy npy_bad_be.npy; do
+    npy_bad_fortran.npy npy_bad_be.npy bad_jpeg_junk_before_rst.jpg bad_webp_huge.webp \
+    bad_webp_anim_huge_canvas.webp bad_webp_lossless_damaged.webp bad_webp_riff_only.webp \
+    bad_webp_anim_damaged_first_frame.webp bad_webp_no_frame.webp; do
     cp "$DATA/images/$f" "$TMP/in/$f"; add "$f"
 done
 $PY - "$TMP/in" <<'EOF'
@@ -66,6 +69,22 @@ lines=$(wc -l <"$TMP/err.txt")
 [ "$lines" -eq "${#inputs[@]}" ] || fail "inputs: $lines stderr lines for ${#inputs[@]} bad inputs"
 echo "---- ${#inputs[@]} malformed inputs:"
 cat "$TMP/err.txt"
+
+# ---- odd but valid: a folder as a user has it ---------------------------------------------------
+# Stray bytes between JPEG header segments (as Photoshop and some cameras write them) and WebP of
+# every kind: `classify DIR` classifies every file and exits 0.
+mkdir -p "$TMP/photos"
+for f in jpeg_junk_before_dqt.jpg jpeg_junk_before_app1.jpg jpeg_junk_ff00_before_dqt.jpg \
+    jpeg_junk_before_sos_progressive.jpg webp_lossy.webp webp_lossless_alpha.webp webp_anim_lossy.webp \
+    webp_anim_offset_lossy_alpha.webp; do
+    cp "$DATA/images/$f" "$TMP/photos/$f"
+done
+timeout 300 "$RAMSCLI" classify --json --model "$MODEL" "$TMP/photos" >"$TMP/out.json" 2>"$TMP/err.txt"
+rc=$?
+[ "$rc" -eq 0 ] || fail "folder of odd but valid photos: exit status $rc: $(cat "$TMP/err.txt")"
+good=$(grep -c '"file"' "$TMP/out.json")
+[ "$good" -eq 8 ] || fail "folder of odd but valid photos: $good results, expected 8"
+echo "---- a folder with header junk in JPEGs and WebP of every kind: $good classified, exit $rc"
 
 # ---- malformed models ---------------------------------------------------------------------------
 mkdir -p "$TMP/m"
