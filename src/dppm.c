@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
-void rams_rollout(const float *maps, int layers, int n_tokens, double *v, double *work)
+void rams_rollout(const float *maps, int layers, int n_tokens, int cls_tokens, double *v, double *work)
 {
     size_t N = (size_t)n_tokens;
     double *r = work, *next = work + N;
@@ -26,7 +26,7 @@ void rams_rollout(const float *maps, int layers, int n_tokens, double *v, double
         r = next;
         next = t;
     }
-    for (size_t j = 2; j < N; j++) v[j - 2] = r[j];
+    for (size_t j = (size_t)cls_tokens; j < N; j++) v[j - (size_t)cls_tokens] = r[j];
 }
 
 int rams_threshold(const double *v, int cells, double alpha, float *p, double *t, unsigned char *mask)
@@ -144,10 +144,10 @@ size_t rams_dppm_work_bytes(int n_tokens, int grid)
 }
 
 /* work: 2*N doubles of rollout scratch, then v (G*G doubles), then the component stack (G*G ints). */
-const double *rams_dppm_rollout(const float *maps, int layers, int n_tokens, void *work)
+const double *rams_dppm_rollout(const float *maps, int layers, int n_tokens, int cls_tokens, void *work)
 {
     double *rollout_work = work, *v = rollout_work + 2 * (size_t)n_tokens;
-    rams_rollout(maps, layers, n_tokens, v, rollout_work);
+    rams_rollout(maps, layers, n_tokens, cls_tokens, v, rollout_work);
     return v;
 }
 
@@ -171,6 +171,6 @@ rams_box rams_dppm(const float *maps, int layers, int n_tokens, int grid, int pa
                    const float *image, float *crop, float *p, unsigned char *mask, float *threshold,
                    int *fallback, void *work)
 {
-    rams_dppm_rollout(maps, layers, n_tokens, work);
+    rams_dppm_rollout(maps, layers, n_tokens, n_tokens - grid * grid, work);
     return rams_dppm_box(n_tokens, grid, patch, alpha, image, crop, p, mask, threshold, fallback, work);
 }

@@ -72,16 +72,17 @@ static void embed_rows(void *arg, int index, int count)
     const rams_config *c = &job->m->cfg;
     const rams_weights *w = &job->m->w;
     rams_encoder_state *s = job->s;
-    int D = c->hidden, P = c->patch_size, K = 3 * P * P, a, b;
+    int D = c->hidden, P = c->patch_size, K = 3 * P * P, n_cls = c->cls_tokens, a, b;
     rams_split(c->grid * c->grid, index, count, &a, &b);
     im2col(job->image, c->image_size, P, a, b, s->patches);
-    rams_linear(s->x + (size_t)(2 + a) * D, D, s->patches + (size_t)a * K, K, b - a, K, w->patch_w, w->patch_b, D);
+    /* [cls_token1, cls_token2, patches] for RAMS-Trans, [cls_token, patches] for a plain ViT. */
+    rams_linear(s->x + (size_t)(n_cls + a) * D, D, s->patches + (size_t)a * K, K, b - a, K, w->patch_w, w->patch_b, D);
     if (index == 0) {
         memcpy(s->x, w->cls1, (size_t)D * sizeof(float));
-        memcpy(s->x + D, w->cls2, (size_t)D * sizeof(float));
-        a = -2; /* thread 0 also adds the CLS tokens' positions */
+        if (n_cls == 2) memcpy(s->x + D, w->cls2, (size_t)D * sizeof(float));
+        a = -n_cls; /* thread 0 also adds the CLS tokens' positions */
     }
-    for (size_t i = (size_t)(2 + a) * D; i < (size_t)(2 + b) * D; i++) s->x[i] += w->pos[i];
+    for (size_t i = (size_t)(n_cls + a) * D; i < (size_t)(n_cls + b) * D; i++) s->x[i] += w->pos[i];
 }
 
 void rams_embed(const rams_model *m, rams_encoder_state *s, const float *image)

@@ -107,6 +107,11 @@ rams_status rams_model_get_info(const rams_model *m, rams_model_info *out)
     return RAMS_OK;
 }
 
+int rams_model_cls_tokens(const rams_model *m)
+{
+    return m ? m->cfg.cls_tokens : 0;
+}
+
 const char *rams_model_label(const rams_model *m, int index)
 {
     if (!m || index < 0 || index >= m->cfg.classes) return NULL;

@@ -14,6 +14,7 @@
  * allocation attempt of absurd size (safetensors.h bounds the header itself).  ViT-L/16 at 448 (N = 786, D = 1024) sits well inside. */
 #define RAMS_MAX_IMAGE_SIZE 2048
 #define RAMS_MAX_TOKENS 16386 /* 128 x 128 patches + 2 CLS tokens */
+#define RAMS_MAX_CLS_TOKENS 2
 #define RAMS_MAX_HIDDEN 8192
 #define RAMS_MAX_MLP 65536
 #define RAMS_MAX_LAYERS 256
@@ -26,7 +27,8 @@
 
 typedef struct {
     int image_size, patch_size, grid; /* S, P, G = S / P                 */
-    int num_tokens;                   /* N = G*G + 2                       */
+    int cls_tokens;                   /* 2 (RAMS-Trans) or 1 (a plain ViT)  */
+    int num_tokens;                   /* N = G*G + cls_tokens              */
     int hidden, heads, head_size;     /* D, H, D / H                       */
     int layers, mlp, classes;         /* L, M, C                           */
     float ln_eps, alpha;
@@ -55,7 +57,7 @@ typedef struct {
 typedef struct {
     const float *patch_w, *patch_b;  /* [D, 3*P*P], [D]  */
     const float *pos;                /* [N, D]           */
-    const float *cls1, *cls2;        /* [D]              */
+    const float *cls1, *cls2;        /* [D]; cls2 NULL with one CLS token */
     rams_layer_weights *layer;       /* [L]              */
     const float *norm_w, *norm_b;    /* part_norm [D]    */
     const float *head_w, *head_b;    /* part_head [C,D], [C] */

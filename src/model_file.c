@@ -1,4 +1,5 @@
-/* Our model file: the released RAMS-Trans state dict's tensors in a safetensors container
+/* Our model file: the released RAMS-Trans state dict's tensors (or a plain ViT's in the same names,
+ * with one CLS token: config num_cls_tokens 1, transformer.embeddings.cls_token) in a safetensors container
  * (safetensors.c), plus our metadata (tools/model_file.py documents the keys): the configuration,
  * the preprocessing and the labels, each validated, then every tensor bound to its weight with its
  * shape checked against the architecture.  f32 tensors are used in place from the mapping; f16 and
@@ -64,12 +65,16 @@ static rams_status parse_config(const char *path, const cJSON *c, rams_config *c
     TRY(get_int(path, c, "config", "num_classes", 1, RAMS_MAX_CLASSES, &cfg->classes));
     TRY(get_float(path, c, "config", "ln_eps", 1e-30, 1.0, &cfg->ln_eps));
     TRY(get_float(path, c, "config", "alpha", 1e-6, 1e6, &cfg->alpha));
+    /* Absent in RAMS-Trans files (two CLS tokens); 1 for a plain ViT (format version 2). */
+    cfg->cls_tokens = 2;
+    if (cJSON_GetObjectItemCaseSensitive(c, "num_cls_tokens"))
+        TRY(get_int(path, c, "config", "num_cls_tokens", 1, RAMS_MAX_CLS_TOKENS, &cfg->cls_tokens));
     if (cfg->image_size % cfg->patch_size)
         return rams_fail(RAMS_ERR_FORMAT, "%s: image_size %d is not a multiple of patch_size %d", path, cfg->image_size, cfg->patch_size);
     if (cfg->hidden % cfg->heads)
         return rams_fail(RAMS_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_heads %d", path, cfg->hidden, cfg->heads);
     cfg->grid = cfg->image_size / cfg->patch_size;
-    cfg->num_tokens = cfg->grid * cfg->grid + 2;
+    cfg->num_tokens = cfg->grid * cfg->grid + cfg->cls_tokens;
     if (cfg->num_tokens > RAMS_MAX_TOKENS)
         return rams_fail(RAMS_ERR_LIMIT, "%s: %d tokens (grid %d) is above the limit of %d", path, cfg->num_tokens, cfg->grid, RAMS_MAX_TOKENS);
     cfg->head_size = cfg->hidden / cfg->heads;
@@ -231,8 +236,13 @@ static rams_status bind_weights(rams_model *m, binder *b)
     TRY(bind(b, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, 4, SHAPE(D, 3, P, P)));
     TRY(bind(b, "transformer.embeddings.patch_embeddings.bias", &w->patch_b, 1, SHAPE(D)));
     TRY(bind(b, "transformer.embeddings.position_embeddings", &w->pos, 3, SHAPE(1, N, D)));
-    TRY(bind(b, "transformer.embeddings.cls_token1", &w->cls1, 3, SHAPE(1, 1, D)));
-    TRY(bind(b, "transformer.embeddings.cls_token2", &w->cls2, 3, SHAPE(1, 1, D)));
+    if (c->cls_tokens == 1) { /* a plain ViT: [cls, patches] */
+        TRY(bind(b, "transformer.embeddings.cls_token", &w->cls1, 3, SHAPE(1, 1, D)));
+        w->cls2 = NULL;
+    } else {
+        TRY(bind(b, "transformer.embeddings.cls_token1", &w->cls1, 3, SHAPE(1, 1, D)));
+        TRY(bind(b, "transformer.embeddings.cls_token2", &w->cls2, 3, SHAPE(1, 1, D)));
+    }
     w->layer = calloc((size_t)c->layers, sizeof *w->layer);
     if (!w->layer) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", b->st->path);
     for (int i = 0; i < c->layers; i++) {
@@ -283,8 +293,9 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
         status = rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.format_version is missing: not a libramstrans model file", path);
         goto done;
     }
-    if (strcmp(version->valuestring, "1")) {
-        status = rams_fail(RAMS_ERR_UNSUPPORTED, "%s: model format version %s is not supported (this library reads 1)", path, version->valuestring);
+    /* Version 2 marks files with one CLS token (a plain ViT), which readers of version 1 must refuse. */
+    if (strcmp(version->valuestring, "1") && strcmp(version->valuestring, "2")) {
+        status = rams_fail(RAMS_ERR_UNSUPPORTED, "%s: model format version %s is not supported (this library reads 1 and 2)", path, version->valuestring);
         goto done;
     }
     if ((status = metadata_json(path, meta, "ramstrans.config", &config)) || (status = parse_config(path, config, &m->cfg)) ||

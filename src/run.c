@@ -91,14 +91,15 @@ static rams_status run_tensor(rams_context *ctx, const float *chw, const rams_ru
     rams_timer_lap(timer, RAMS_STAGE_HEAD);
 
     if (zoom) {
-        /* DPPM, then scale 2 on the zoomed crop, second CLS token. */
-        rams_dppm_rollout(ctx->maps, c->layers, c->num_tokens, ctx->dppm_work);
+        /* DPPM, then scale 2 on the zoomed crop, the last CLS token: RAMS-Trans's second, a plain
+         * ViT's only one. */
+        rams_dppm_rollout(ctx->maps, c->layers, c->num_tokens, c->cls_tokens, ctx->dppm_work);
         rams_timer_lap(timer, RAMS_STAGE_ROLLOUT);
         out->box = rams_dppm_box(c->num_tokens, c->grid, c->patch_size, c->alpha, chw, ctx->crop, ctx->p, ctx->mask,
                                  &out->threshold, &out->box_is_fallback, ctx->dppm_work);
         out->has_box = 1;
         rams_timer_lap(timer, RAMS_STAGE_DPPM);
-        rams_encode(m, &ctx->enc, ctx->crop, 1, NULL, ctx->hidden);
+        rams_encode(m, &ctx->enc, ctx->crop, c->cls_tokens - 1, NULL, ctx->hidden);
         rams_timer_lap(timer, RAMS_STAGE_SCALE2);
         rams_head(m, ctx->hidden, ctx->logits2);
         if (!all_finite(ctx->logits2, c->classes)) return non_finite_logits(2);

@@ -181,12 +181,16 @@ static void test_rollout_vector_chain_equals_matrix_product(void **state)
             }
         memcpy(J, T, sizeof J);
     }
-    double v[N - 2], work[2 * N];
-    rams_rollout(maps, L, N, v, work);
-    for (int j = 2; j < N; j++) {
-        double mean = 0;
-        for (int i = 0; i < N; i++) mean += J[i][j];
-        assert_float_equal(v[j - 2], mean / N, 1e-12);
+    /* The patch columns follow the CLS columns: two for RAMS-Trans, one for a plain ViT; the mean is
+     * over all N rows either way. */
+    for (int cls = 1; cls <= 2; cls++) {
+        double v[N - 1], work[2 * N];
+        rams_rollout(maps, L, N, cls, v, work);
+        for (int j = cls; j < N; j++) {
+            double mean = 0;
+            for (int i = 0; i < N; i++) mean += J[i][j];
+            assert_float_equal(v[j - cls], mean / N, 1e-12);
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 /* The C engine against the PyTorch reference (tools/reference/make_golden.py), stage by stage, for the f32
- * and the f16 model file and two inputs (one whose box touches the borders).
+ * and the f16 model file and two inputs (one whose box touches the borders), and for a plain ViT (one
+ * CLS token: [cls, patches]; both scales read it, the rollout keeps the columns after it) converted
+ * from a Google .npz, with two inputs of its own.
  *
  * Tolerances.  The golden network stages are computed in float64 from the stored weights; the C
  * engine computes in float32 (LayerNorm statistics and the rollout in double).  float32 keeps
@@ -45,6 +47,8 @@ static const engine_case cases[] = {
     {"tiny_f32.safetensors", "f32/input_border", "input_border.npy"},
     {"tiny_f16.safetensors", "f16/input", "input.npy"},
     {"tiny_f16.safetensors", "f16/input_border", "input_border.npy"},
+    {"vit_tiny_f32.safetensors", "vit/f32/input", "vit/input.npy"},
+    {"vit_tiny_f32.safetensors", "vit/f32/input_border", "vit/input_border.npy"},
 };
 
 static double *golden(const engine_case *c, const char *what, size_t *n)
@@ -136,7 +140,7 @@ static void test_dppm_stages(void **state)
         for (size_t i = 0; i < n; i++) maps[i] = (float)attn64[i];
 
         double v[G * G], work[2 * N], t;
-        rams_rollout(maps, cfg->layers, N, v, work);
+        rams_rollout(maps, cfg->layers, N, cfg->cls_tokens, v, work);
         double *v_ref = golden(c, "rollout_v", &n);
         for (int i = 0; i < G * G; i++) assert_float_equal(v[i], v_ref[i], 1e-5 * fabs(v_ref[i]));
 

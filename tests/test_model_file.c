@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "file.h"
+#include "model.h"
 #include "ramstrans.h"
 #include "test_util.h"
 
@@ -189,9 +190,9 @@ static void test_future_format_version(void **state)
     (void)state;
     cJSON *h = valid_header();
     cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), "ramstrans.format_version",
-                                           cJSON_CreateString("2"));
+                                           cJSON_CreateString("3"));
     write_with_header(h, 0);
-    expect_refusal(RAMS_ERR_UNSUPPORTED, "format version 2");
+    expect_refusal(RAMS_ERR_UNSUPPORTED, "format version 3");
 }
 
 static void test_config_values(void **state)
@@ -218,6 +219,37 @@ static void test_config_values(void **state)
     set_metadata_json(h, "ramstrans.config", c);
     write_with_header(h, 0);
     expect_refusal(RAMS_ERR_FORMAT, "default_mode");
+}
+
+/* num_cls_tokens: absent means 2 (RAMS-Trans files); 1 or 2 only; a one-CLS config over RAMS-Trans
+ * tensors is refused by the position embeddings' shape (the golden tiny ViT is the valid one-CLS file). */
+static void test_cls_tokens(void **state)
+{
+    (void)state;
+    struct { double value; rams_status want; const char *words; } cases[] = {
+        {3, RAMS_ERR_LIMIT, "num_cls_tokens"},
+        {0, RAMS_ERR_LIMIT, "num_cls_tokens"},
+        {1.5, RAMS_ERR_FORMAT, "num_cls_tokens"},
+        {1, RAMS_ERR_SHAPE, "position_embeddings"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *h = valid_header();
+        cJSON *c = metadata_json(h, "ramstrans.config");
+        cJSON_AddNumberToObject(c, "num_cls_tokens", cases[i].value);
+        set_metadata_json(h, "ramstrans.config", c);
+        write_with_header(h, 0);
+        expect_refusal(cases[i].want, cases[i].words);
+    }
+    rams_model *m;
+    assert_int_equal(rams_model_load(test_data_path("vit_tiny_f32.safetensors"), NULL, &m), RAMS_OK);
+    assert_int_equal(rams_model_cls_tokens(m), 1);
+    assert_int_equal(m->cfg.num_tokens, 8 * 8 + 1);
+    assert_null(m->w.cls2);
+    rams_model_free(m);
+    assert_int_equal(rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &m), RAMS_OK);
+    assert_int_equal(rams_model_cls_tokens(m), 2);
+    rams_model_free(m);
+    assert_int_equal(rams_model_cls_tokens(NULL), 0);
 }
 
 static void test_labels_count(void **state)
@@ -364,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_header_not_json),
         cmocka_unit_test(test_no_metadata),
         cmocka_unit_test(test_future_format_version),
+        cmocka_unit_test(test_cls_tokens),
         cmocka_unit_test(test_config_values),
         cmocka_unit_test(test_labels_count),
         cmocka_unit_test(test_preprocess_crop_mismatch),

@@ -10,6 +10,9 @@ inputs and the C tests measure only the C side's own rounding.
 Inputs are chosen (by a deterministic seed search) so that every DPPM score p is at least
 MARGIN away from the threshold t, for both files: float rounding then cannot flip a mask cell, and
 the C side must match mask, component and box exactly.
+The same is done for a tiny plain ViT (one CLS token), written as a Google .npz and converted by
+convert.py (vit_tiny_f32.safetensors, vit/): its scale-1 logits are also checked against
+tools/reference/vit_torch.py, the ViT that loads the .npz itself.
 """
 import argparse
 import json
@@ -27,9 +30,12 @@ TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tools/: c
 sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import model_file  # noqa: E402
 import ramstrans_torch as R  # noqa: E402
+import vit_torch  # noqa: E402
 from make_random_checkpoint import PRESETS, random_model  # noqa: E402
+from make_random_vit import google_layout  # noqa: E402
 
 MODEL_SEED = 20240  # the tiny model's weights
+VIT_SEED = 20241    # the tiny plain ViT's weights
 MARGIN = 1e-3       # min |p - t| over all cells, every input, both dtypes
 LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -65,8 +71,9 @@ def run_stages(model, cfg, x):
         keep1 = {}
         h1, maps = model.transformer(x64, keep1)
         logits1 = model.part_head(h1[:, 0])
-        v = R.rollout_vector(maps, full_product=True)[0].numpy()
-        v_chain = R.rollout_vector(maps, full_product=False)[0].numpy()
+        n_cls = cfg.num_cls_tokens
+        v = R.rollout_vector(maps, full_product=True, n_cls=n_cls)[0].numpy()
+        v_chain = R.rollout_vector(maps, full_product=False, n_cls=n_cls)[0].numpy()
         assert np.allclose(v, v_chain, rtol=1e-12, atol=0), "rollout: vector chain != full product"
         p, t, mask = R.threshold_mask(v, cfg.grid, cfg.alpha)
         comp = R.largest_component(mask)
@@ -74,7 +81,7 @@ def run_stages(model, cfg, x):
         crop = R.zoom_crop(x64[0], box, cfg.image_size)
         keep2 = {}
         h2, _ = model.transformer(crop[None], keep2)
-        logits2 = model.part_head(h2[:, 1])
+        logits2 = model.part_head(h2[:, n_cls - 1])  # RAMS-Trans: the second CLS token; a ViT: its only one
         fused = R.fuse(logits1, logits2)
     f32 = lambda a: a.detach().numpy().astype(np.float32)  # noqa: E731
     return {
@@ -237,6 +244,37 @@ def write_dppm_cases(out, written, log):
 
 # ---------------------------------------------------------------------------------------------
 
+def write_vit(out, written, log):
+    cfg = R.Config(**PRESETS["tiny"], num_cls_tokens=1)
+    model = random_model(cfg, seed=VIT_SEED, init="sharp")
+    sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    dst = os.path.join(out, "vit_tiny_f32.safetensors")
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "vit_tiny.npz")
+        np.savez(npz, **google_layout(sd, cfg))
+        labels = os.path.join(tmp, "labels.txt")
+        with open(labels, "w") as f:
+            f.write("\n".join(LABELS) + "\n")
+        subprocess.run([sys.executable, os.path.join(TOOLS, "convert.py"), "--input", npz, "--output", dst,
+                        "--labels", labels], check=True)
+        canonical = vit_torch.from_npz(npz)
+    written.append(("vit_tiny_f32.safetensors", (os.path.getsize(dst),), "model file (f32, one CLS token)"))
+    m, c = load_model(dst)
+    assert c.as_dict() == cfg.as_dict(), c.as_dict()
+    chosen = choose_inputs([m], cfg, log)
+    for name, (seed, x) in chosen.items():
+        save(out, f"vit/{name}.npy", x.numpy(), written)
+        stages = run_stages(m, cfg, x)
+        # the ViT that loads the .npz itself gives the same scale-1 logits and (through the zoom) box
+        with torch.no_grad():
+            l1, l2, boxes, _ = vit_torch.zoom_pass(canonical, x[None], alpha=cfg.alpha)
+        assert tuple(boxes[0]) == tuple(stages["box"].tolist()), (name, boxes, stages["box"])
+        assert np.allclose(l1[0].numpy(), stages["logits1"], rtol=1e-4, atol=1e-5)
+        assert np.allclose(l2[0].numpy(), stages["logits2"], rtol=1e-4, atol=1e-5)
+        for key, arr in stages.items():
+            save(out, f"vit/f32/{name}/{key}.npy", arr, written)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(TOOLS), "tests", "data"))
@@ -249,7 +287,7 @@ def main(argv=None):
     # 1. the tiny model, saved as a plain state dict and converted by convert.py (exercising it)
     cfg = R.Config(**PRESETS["tiny"])
     model = random_model(cfg, seed=MODEL_SEED, init="sharp")
-    for sub in ("f32", "f16", "dppm"):  # regenerate from scratch: no stale files
+    for sub in ("f32", "f16", "dppm", "vit"):  # regenerate from scratch: no stale files
         shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
     os.makedirs(out, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -287,6 +325,9 @@ def main(argv=None):
 
     # 3. hand-made DPPM cases
     write_dppm_cases(out, written, log)
+
+    # 4. the tiny plain ViT (one CLS token): a Google .npz through convert.py, the same stages
+    write_vit(out, written, log)
 
     total = sum(os.path.getsize(os.path.join(out, rel)) for rel, _, _ in written)
     log(f"wrote {len(written)} files, {total} bytes under {out}")
