@@ -407,6 +407,9 @@ def convert(input_path, output_path, num_heads=None, alpha=1.2, labels_path=None
         layout = vit_layouts.detect(src.tensors)
         if layout is None and ENC + "part_norm.weight" in src.tensors:
             layout = "rams"
+        if src.container == "NumPy .npz" and layout != "google":
+            raise ConvertError(f"{weights_path}: an .npz whose arrays are not a Google ViT's (no embedding/kernel "
+                               "or Transformer/posembed_input/pos_embedding)")
         if layout is None:
             sample = ", ".join(shown(k, 60) for k in sorted(src.tensors)[:5])
             has = f"it has {len(src.tensors)} tensors such as {sample}" if src.tensors else "it holds no tensors"
@@ -421,9 +424,6 @@ def convert(input_path, output_path, num_heads=None, alpha=1.2, labels_path=None
             tensors, ignored = select_tensors(src.tensors, cfg, src)
             kind = "RAMS-Trans"
         else:
-            if src.container == "NumPy .npz" and layout != "google":
-                raise ConvertError(f"{weights_path}: an .npz whose arrays are not a Google ViT's (no embedding/kernel "
-                                   "or Transformer/posembed_input/pos_embedding)")
             if layout == "hf" and hf_dir is None:
                 beside = os.path.dirname(os.path.abspath(weights_path))
                 if os.path.exists(os.path.join(beside, "config.json")):

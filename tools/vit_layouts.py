@@ -131,6 +131,14 @@ def _grid(n_tokens, path, name, n_cls=1):
     return g
 
 
+def _refuse_variants(r, hints):
+    """A variant recognised by one of its tensors' names, refused before anything else is asked."""
+    for n in r.tensors:
+        for pattern, why in hints:
+            if re.search(pattern, n):
+                raise LayoutError(f"{r.path}: {why} (tensor '{_shown(n, 80)}'); libramstrans runs the plain ViT only")
+
+
 def _refuse_unknown(r, known, ignorable, hints):
     extra = r.unknown(known, ignorable)
     for n in extra:
@@ -311,6 +319,7 @@ TIMM_HINTS = [
 
 def _timm(r, opts):
     T = r.tensors
+    _refuse_variants(r, TIMM_HINTS)
     if "cls_token" not in T:
         raise LayoutError(f"{r.path}: a timm ViT without cls_token (class_token=False: it pools its patch tokens); "
                           "libramstrans needs the CLS token")
@@ -377,6 +386,7 @@ HF_HINTS = [
 
 def _hf(r, opts):
     T = r.tensors
+    _refuse_variants(r, HF_HINTS)
     cfg = opts.get("hf_config") or {}
     p = "vit." if any(n.startswith("vit.") for n in T) else ""
     if "classifier.weight" not in T:

@@ -2,7 +2,7 @@
 """Check ramscli on a plain ViT against the PyTorch ViT that loads Google's .npz files (issue 14's check).
 
     /usr/bin/python3 tools/reference/check_vit.py --npz VIT.npz [--input CKPT|DIR] [--image-size S]
-        [--num-heads H] (--inputs a.npy ... | --random-inputs N) [--ramscli PATH] [--keep DIR]
+        [--num-heads H] [--ln-eps E] (--inputs a.npy ... | --random-inputs N) [--ramscli PATH] [--keep DIR]
 
 1. The reference: tools/reference/vit_torch.py's VisionTransformer built for S (default: the file's own
    size) and filled by its load_from from --npz (position embeddings resized by ndimage.zoom when S
@@ -60,6 +60,8 @@ def main(argv=None):
     ap.add_argument("--image-size", type=int, default=None)
     ap.add_argument("--num-heads", type=int, default=None)
     ap.add_argument("--alpha", type=float, default=1.2)
+    ap.add_argument("--ln-eps", type=float, default=1e-6,
+                    help="the reference's LayerNorm eps (1e-12 when --input is a Hugging Face copy)")
     ap.add_argument("--inputs", nargs="+", default=[])
     ap.add_argument("--random-inputs", type=int, default=0)
     ap.add_argument("--ramscli", default=os.path.join(ROOT, "build", "ramscli"))
@@ -78,7 +80,7 @@ def main(argv=None):
 
 def check(args, work):
     torch.set_num_threads(1)
-    model = vit_torch.from_npz(args.npz, img_size=args.image_size)
+    model = vit_torch.from_npz(args.npz, img_size=args.image_size, eps=args.ln_eps)
     S = model.img_size
     model_path = os.path.join(work, "model.safetensors")
     convert.convert(args.input or args.npz, model_path, num_heads=args.num_heads, alpha=args.alpha,

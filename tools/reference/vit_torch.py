@@ -189,13 +189,15 @@ class VisionTransformer(nn.Module):
                 blk.load_from(w, n_block=i)
 
 
-def from_npz(path, img_size=None, num_classes=None):
-    """A VisionTransformer built for img_size (default: the file's own) with the .npz's weights."""
+def from_npz(path, img_size=None, num_classes=None, eps=1e-6):
+    """A VisionTransformer built for img_size (default: the file's own) with the .npz's weights
+    (eps: its LayerNorms' epsilon; 1e-6 as Google's, 1e-12 for a Hugging Face copy of the weights)."""
     with np.load(path, allow_pickle=False) as f:
         w = {k: f[k] for k in f.files}
     cfg = ViTConfig.from_npz(w)
     trained = int(round(math.sqrt(w["Transformer/posembed_input/pos_embedding"].shape[1] - 1))) * cfg.patch_size
-    model = VisionTransformer(cfg, img_size=img_size or trained, num_classes=num_classes or w["head/kernel"].shape[1])
+    model = VisionTransformer(cfg, img_size=img_size or trained, num_classes=num_classes or w["head/kernel"].shape[1],
+                              eps=eps)
     model.load_from(w)
     return model.eval()
 
