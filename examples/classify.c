@@ -4,8 +4,8 @@
  *   cc classify.c $(pkg-config --cflags --libs ramstrans) -o classify
  *   ./classify bird.jpg [model.safetensors]
  *
- * IMAGE may be a JPEG, a PNG or a .npy tensor that is already preprocessed (3 x S x S float32).
- * Without MODEL the default model is used. */
+ * IMAGE may be a JPEG, a PNG, a WebP or a .npy tensor that is already preprocessed
+ * (3 x S x S float32).  Without MODEL the default model is used. */
 #include <stdio.h>
 
 #include <ramstrans.h>
