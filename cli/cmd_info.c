@@ -25,7 +25,7 @@ static void print_info_text(const char *path, const rams_model *m, const rams_mo
            "              MLP %d, LayerNorm eps %g\n",
            in->image_size, in->image_size, in->patch_size, in->grid, in->grid, in->hidden_size,
            in->num_heads, in->num_layers, in->mlp_size, in->ln_eps);
-    int cls = rams_model_cls_tokens(m);
+    int cls = in->num_cls_tokens;
     printf("CLS tokens    %d (%s)\n", cls,
            cls == 1 ? "a plain ViT: both scales read it"
                     : "RAMS-Trans: scale 1 reads the first, scale 2 the second");

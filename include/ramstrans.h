@@ -144,14 +144,18 @@ typedef struct {
     const char *dtype;               /* "F32", "F16", "BF16" or "mixed"                          */
     size_t file_bytes;
     rams_preprocess preprocess;
+    int num_cls_tokens;              /* 2 for RAMS-Trans ([cls1, cls2, patches]: scale 1 reads the
+                                      * first, scale 2 the second), 1 for a plain ViT ([cls,
+                                      * patches]: both scales read it)                           */
 } rams_model_info;
 
-RAMS_API rams_status rams_model_get_info(const rams_model *model, rams_model_info *out);
+/* Fills the fields of `out` within `out_size` bytes (zeroing any beyond what this library knows).
+ * Call it through rams_model_get_info(), which passes the size of the caller's struct. */
+RAMS_API rams_status rams_model_get_info_sized(const rams_model *model, rams_model_info *out, size_t out_size);
+static inline rams_status rams_model_get_info(const rams_model *model, rams_model_info *out) {
+    return rams_model_get_info_sized(model, out, sizeof *out);
+}
 RAMS_API const char *rams_model_label(const rams_model *model, int index); /* NULL if out of range */
-/* The model's CLS tokens: 2 for RAMS-Trans ([cls1, cls2, patches]: scale 1 reads the first, scale 2
- * the second), 1 for a plain ViT ([cls, patches]: both scales read it); 0 when model is NULL.
- * (A function rather than a rams_model_info field: that struct has no size to grow by.) */
-RAMS_API int rams_model_cls_tokens(const rams_model *model);
 
 /* ---- Running ------------------------------------------------------------------------------ */
 typedef struct rams_context rams_context;

@@ -91,25 +91,24 @@ rams_status rams_model_free(rams_model *model)
     return RAMS_OK;
 }
 
-rams_status rams_model_get_info(const rams_model *m, rams_model_info *out)
+rams_status rams_model_get_info_sized(const rams_model *m, rams_model_info *out, size_t out_size)
 {
     rams_clear_error();
     const char *null = !m ? "model" : !out ? "out" : NULL;
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_get_info: %s is NULL", null);
+    if (out_size < RAMS_MODEL_INFO_SIZE_0_2)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_get_info: out_size is %zu, less than the %zu bytes "
+                         "of a rams_model_info", out_size, (size_t)RAMS_MODEL_INFO_SIZE_0_2);
     const rams_config *c = &m->cfg;
-    *out = (rams_model_info){
+    rams_model_info info = {
         .image_size = c->image_size, .patch_size = c->patch_size, .grid = c->grid,
         .hidden_size = c->hidden, .num_heads = c->heads, .num_layers = c->layers,
         .mlp_size = c->mlp, .num_classes = c->classes, .ln_eps = c->ln_eps, .alpha = c->alpha,
         .default_mode = c->default_mode, .dtype = m->dtype, .file_bytes = m->file.size,
-        .preprocess = m->preprocess,
+        .preprocess = m->preprocess, .num_cls_tokens = c->cls_tokens,
     };
+    rams_write_sized(out, out_size, &info, sizeof info);
     return RAMS_OK;
-}
-
-int rams_model_cls_tokens(const rams_model *m)
-{
-    return m ? m->cfg.cls_tokens : 0;
 }
 
 const char *rams_model_label(const rams_model *m, int index)

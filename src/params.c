@@ -83,9 +83,9 @@ rams_status rams_run_params_resolve(const rams_run_params *params, const char *f
     return RAMS_OK;
 }
 
-void rams_result_copy_out(const rams_result *result, rams_result *out, size_t result_size)
+void rams_write_sized(void *out, size_t out_size, const void *value, size_t known)
 {
-    size_t n = result_size < sizeof *result ? result_size : sizeof *result;
-    memcpy(out, result, n);
-    if (result_size > n) memset((char *)out + n, 0, result_size - n);
+    size_t n = out_size < known ? out_size : known;
+    memcpy(out, value, n);
+    if (out_size > n) memset((char *)out + n, 0, out_size - n);
 }

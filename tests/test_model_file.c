@@ -242,14 +242,23 @@ static void test_cls_tokens(void **state)
     }
     rams_model *m;
     assert_int_equal(rams_model_load(test_data_path("vit_tiny_f32.safetensors"), NULL, &m), RAMS_OK);
-    assert_int_equal(rams_model_cls_tokens(m), 1);
+    rams_model_info info;
+    assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+    assert_int_equal(info.num_cls_tokens, 1);
     assert_int_equal(m->cfg.num_tokens, 8 * 8 + 1);
     assert_null(m->w.cls2);
     rams_model_free(m);
     assert_int_equal(rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &m), RAMS_OK);
-    assert_int_equal(rams_model_cls_tokens(m), 2);
+    assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+    assert_int_equal(info.num_cls_tokens, 2);
+    /* a caller compiled with a shorter (0.2) rams_model_info gets only those bytes; a longer one
+     * gets zeros beyond what this library knows; a shorter-than-0.2 size is refused */
+    unsigned char big[sizeof info + 16];
+    memset(big, 0xAB, sizeof big);
+    assert_int_equal(rams_model_get_info_sized(m, (rams_model_info *)(void *)big, sizeof big), RAMS_OK);
+    for (size_t i = sizeof info; i < sizeof big; i++) assert_int_equal(big[i], 0);
+    assert_int_equal(rams_model_get_info_sized(m, &info, 8), RAMS_ERR_INVALID_ARGUMENT);
     rams_model_free(m);
-    assert_int_equal(rams_model_cls_tokens(NULL), 0);
 }
 
 static void test_labels_count(void **state)
