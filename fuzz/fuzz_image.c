@@ -1,5 +1,5 @@
-/* libFuzzer target: the JPEG or PNG decoder (RAMS_FUZZ_KIND picks which one this binary aims at;
- * inputs of the other kind are skipped so each target spends its time on its own format), then
+/* libFuzzer target: the JPEG, PNG or WebP decoder (RAMS_FUZZ_KIND picks which one this binary aims at;
+ * inputs of another kind are skipped so each target spends its time on its own format), then
  * the preprocessing of whatever it decodes. */
 #include <stdint.h>
 #include <stdlib.h>

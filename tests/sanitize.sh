@@ -53,7 +53,8 @@ run_valgrind() {
     test -x build/ramscli || { echo "build/ramscli is missing: build first"; exit 1; }
     local vg=(valgrind --quiet --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99)
     "${vg[@]}" build/ramscli classify --json --model "$MODEL" tests/data/input.npy \
-        tests/data/images/png_rgb.png tests/data/images/jpeg_420.jpg >/dev/null
+        tests/data/images/png_rgb.png tests/data/images/jpeg_420.jpg tests/data/images/jpeg_junk_before_app1.jpg \
+        tests/data/images/webp_lossy_alpha.webp tests/data/images/webp_anim_offset_lossless.webp >/dev/null
     echo "valid inputs: clean"
     # Malformed inputs: ramscli reports each and exits 1; memcheck must still find nothing (99).
     local bad
@@ -64,7 +65,9 @@ run_valgrind() {
     head -c 100 tests/data/input.npy >"$bad/truncated.npy"
     set +e
     "${vg[@]}" build/ramscli classify --json --model "$MODEL" "$bad/empty.png" "$bad/truncated.jpg" \
-        "$bad/truncated.npy" "$bad/missing.png" tests/data/images/bad_png_crc.png tests/data/input.npy >/dev/null
+        "$bad/truncated.npy" "$bad/missing.png" tests/data/images/bad_png_crc.png \
+        tests/data/images/bad_webp_lossless_damaged.webp tests/data/images/bad_webp_anim_huge_canvas.webp \
+        tests/data/images/bad_jpeg_junk_before_rst.jpg tests/data/input.npy >/dev/null
     local rc=$?
     "${vg[@]}" build/ramscli classify --json --model "$bad/truncated.npy" tests/data/input.npy >/dev/null 2>&1
     local rc_model=$?
@@ -84,7 +87,7 @@ run_fuzz() {
     local work
     work=$(mktemp -d)
     trap 'rm -rf "$work"' RETURN
-    for target in model jpeg png npy dppm; do
+    for target in model jpeg png webp npy dppm; do
         local bin=build-fuzz/fuzz/fuzz_$target
         # Every crash found so far, first: each must now run clean.
         if [ -d "fuzz/regressions/$target" ]; then
