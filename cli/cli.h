@@ -20,8 +20,15 @@ void cli_report(const char *what, const char *message);
 /* Prints "ramscli: <cmd>: <printf message>" and a hint to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Loads `path` (NULL: the default model) and reports a failure; NULL on failure. */
-rams_model *cli_load_model(const char *path);
+/* How a model is loaded: --precision (and --kernel, where a command has it). */
+typedef struct {
+    rams_precision precision; /* RAMS_PRECISION_F32 unless --precision says otherwise   */
+    const char *kernel;       /* NULL: the library's choice                              */
+} cli_load_options;
+
+/* Loads `path` (NULL: the default model) with `opts` (NULL: f32, the library's kernel) and
+ * reports a failure; NULL on failure. */
+rams_model *cli_load_model(const char *path, const cli_load_options *opts);
 
 /* Threads when --threads is not given: the online CPUs (1..256). */
 int cli_default_threads(void);
@@ -34,7 +41,8 @@ typedef enum {
     CLI_OPT_STRING, /* *(const char **)dest = the value                                       */
     CLI_OPT_FILE,   /* the same, but an empty value is refused ("--out wants a file name")    */
     CLI_OPT_INT,    /* *(long *)dest = a whole decimal number in [lo, hi]                    */
-    CLI_OPT_MODE    /* *(rams_mode *)dest = scale1, scale2 or fused (rams_mode_parse)          */
+    CLI_OPT_MODE,   /* *(rams_mode *)dest = scale1, scale2 or fused (rams_mode_parse)          */
+    CLI_OPT_PRECISION /* *(rams_precision *)dest = f32, bf16 or int8 (rams_precision_parse)     */
 } cli_opt_kind;
 
 typedef struct {
@@ -55,6 +63,8 @@ typedef struct {
 #define CLI_INT(name, letter, dest, lo, hi, wants) \
     {name, letter, CLI_OPT_INT, 1 ? (dest) : (long *)0, lo, hi, wants}
 #define CLI_MODE(name, letter, dest) {name, letter, CLI_OPT_MODE, 1 ? (dest) : (rams_mode *)0, 0, 0, NULL}
+#define CLI_PRECISION(name, letter, dest) \
+    {name, letter, CLI_OPT_PRECISION, 1 ? (dest) : (rams_precision *)0, 0, 0, NULL}
 #define CLI_END {NULL, 0, CLI_OPT_FLAG, NULL, 0, 0, NULL}
 
 /* A subcommand's command line: its options, its usage text and what it takes after them. */

@@ -11,7 +11,7 @@
 
 static const char bench_usage[] =
     "usage: ramscli bench [--model PATH] [--mode scale1|scale2|fused] [--runs N] [--threads N]\n"
-    "                     [--input FILE] [--json]\n"
+    "                     [--input FILE] [--precision f32|bf16] [--kernel NAME] [--json]\n"
     "\n"
     "Times one image through the model: model load, the first (cold) run, then N runs (default 5)\n"
     "with the time of each stage, and the GFLOP/s achieved against sgemm on this machine, measured\n"
@@ -19,6 +19,8 @@ static const char bench_usage[] =
     "shapes.  The input is FILE (image or .npy) or, by default, a fixed pseudo-random tensor.\n"
     "\n"
     "  -m, --model PATH   model file (default: the installed default model)\n"
+    "      --precision P  f32 (default; exact) or bf16 (bf16 matrix products, f32 sums)\n"
+    "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info)\n"
     "      --mode M       scale1, scale2 or fused (default: the model's)\n"
     "  -r, --runs N       timed runs after the first (default 5)\n"
     "  -t, --threads N    threads (default: the online CPUs)\n"
@@ -47,11 +49,14 @@ static int run_once(rams_context *ctx, const char *input, const float *tensor, i
 int cli_cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *input = NULL;
+    cli_load_options load = {RAMS_PRECISION_F32, NULL};
     rams_run_params params = rams_run_default_params();
     long runs = 5, threads = cli_default_threads();
     int json = 0, first;
     const cli_option options[] = {
         CLI_STRING("model", 'm', &model_path),
+        CLI_PRECISION("precision", 0, &load.precision),
+        CLI_STRING("kernel", 0, &load.kernel),
         CLI_MODE("mode", 0, &params.mode),
         CLI_INT("runs", 'r', &runs, 1, 100000, NULL),
         CLI_INT("threads", 't', &threads, 1, 256, NULL),
@@ -64,7 +69,7 @@ int cli_cmd_bench(int argc, char **argv)
     if (parsed != CLI_PARSED) return parsed;
 
     double t0 = cli_now();
-    rams_model *m = cli_load_model(model_path);
+    rams_model *m = cli_load_model(model_path, &load);
     if (!m) return CLI_EXIT_FAILED;
     double load_s = cli_now() - t0;
     rams_model_info info;

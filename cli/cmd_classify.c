@@ -8,7 +8,7 @@
 
 static const char *const classify_usage =
     "usage: ramscli classify [--model PATH] [--mode scale1|scale2|fused] [--top-k K] [--json]\n"
-    "                        [--threads N] FILE|DIR...\n"
+    "                        [--threads N] [--precision f32|bf16] [--kernel NAME] FILE|DIR...\n"
     "\n"
     "Classifies each FILE: a JPEG or PNG photo (decoded and preprocessed as the model file says)\n"
     "or a .npy float32 tensor of shape 3xSxS that is already preprocessed.  A DIR is searched\n"
@@ -16,6 +16,10 @@ static const char *const classify_usage =
     "symlink back to a directory already searched is skipped).  Results come in input order.\n"
     "\n"
     "  -m, --model PATH   the model file (default: the default model)\n"
+    "      --precision P  f32 (default; exact) or bf16: matrix products on bf16 operands with\n"
+    "                     f32 sums, on AMX or AVX512-BF16 where the CPU has them (ramscli info)\n"
+    "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info lists\n"
+    "                     them; default: the fastest this CPU runs)\n"
     "      --mode MODE    scale1: the full image only; scale2: the zoomed pass; fused: the mean of\n"
     "                     both scales' probabilities (default: the model file's default mode)\n"
     "  -k, --top-k K      predictions shown per input (default 5)\n"
@@ -94,12 +98,15 @@ static void classify_emit(size_t index, cli_outcome *out, void *user) {
 
 int cli_cmd_classify(int argc, char **argv) {
     const char *model_path = NULL;
+    cli_load_options load = {RAMS_PRECISION_F32, NULL};
     classify_job job = {0};
     job.params = rams_run_default_params();
     long threads = cli_default_threads(), top_k = job.params.top_k;
     int first;
     const cli_option options[] = {
         CLI_STRING("model", 'm', &model_path),
+        CLI_PRECISION("precision", 0, &load.precision),
+        CLI_STRING("kernel", 0, &load.kernel),
         CLI_MODE("mode", 0, &job.params.mode),
         CLI_INT("top-k", 'k', &top_k, 1, 1000000, "a positive number"),
         CLI_FLAG("json", 0, &job.json),
@@ -123,7 +130,7 @@ int cli_cmd_classify(int argc, char **argv) {
         return CLI_EXIT_FAILED;
     }
 
-    rams_model *m = cli_load_model(model_path);
+    rams_model *m = cli_load_model(model_path, &load);
     if (!m) {
         cli_list_free(&inputs);
         return CLI_EXIT_FAILED;

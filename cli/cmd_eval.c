@@ -19,7 +19,8 @@ enum { MODES = 3, TOPK = 5, MAX_CONFUSED_SHOWN = 5 };
 static const rams_mode mode_of[MODES] = {RAMS_MODE_SCALE1, RAMS_MODE_SCALE2, RAMS_MODE_FUSED};
 
 static const char *const eval_usage =
-    "usage: ramscli eval [--model PATH] [--json] [--limit N] [--threads N] DIR\n"
+    "usage: ramscli eval [--model PATH] [--json] [--limit N] [--threads N] [--precision f32|bf16]\n"
+    "                    [--kernel NAME] DIR\n"
     "\n"
     "Scores the model on an ImageFolder tree: DIR/<class>/<image>, each folder name matched to one\n"
     "of the model's labels ignoring case and punctuation (a leading number such as CUB's '001.' may\n"
@@ -29,6 +30,10 @@ static const char *const eval_usage =
     "prints images per second and the most confused pairs (in the model's default mode).\n"
     "\n"
     "  -m, --model PATH   the model file (default: the default model)\n"
+    "      --precision P  f32 (default; exact) or bf16: matrix products on bf16 operands with\n"
+    "                     f32 sums, on AMX or AVX512-BF16 where the CPU has them (ramscli info)\n"
+    "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info lists\n"
+    "                     them; default: the fastest this CPU runs)\n"
     "      --json         print one JSON object instead of the table: {\"images\": n, \"top1\":\n"
     "                     {\"scale1\": a, \"scale2\": b, \"fused\": c}, \"top5\": {...},\n"
     "                     \"images_per_s\": r, ...} with fractions in 0..1\n"
@@ -309,10 +314,13 @@ static void print_table(const eval_job *job, const rams_model *m, double seconds
 
 int cli_cmd_eval(int argc, char **argv) {
     const char *model_path = NULL;
+    cli_load_options load = {RAMS_PRECISION_F32, NULL};
     int json = 0, first;
     long limit = 0, threads = cli_default_threads();
     const cli_option options[] = {
         CLI_STRING("model", 'm', &model_path),
+        CLI_PRECISION("precision", 0, &load.precision),
+        CLI_STRING("kernel", 0, &load.kernel),
         CLI_FLAG("json", 0, &json),
         CLI_INT("limit", 'n', &limit, 1, 1000000000L, "a positive number"),
         CLI_INT("threads", 't', &threads, 1, 256, NULL),
@@ -323,7 +331,7 @@ int cli_cmd_eval(int argc, char **argv) {
     if (parsed != CLI_PARSED) return parsed;
     const char *dir = argv[first];
 
-    rams_model *m = cli_load_model(model_path);
+    rams_model *m = cli_load_model(model_path, &load);
     if (!m) return CLI_EXIT_FAILED;
     rams_model_info info;
     if (rams_model_get_info(m, &info) != RAMS_OK) {

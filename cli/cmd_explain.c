@@ -30,7 +30,7 @@
 
 static const char explain_usage[] =
     "usage: ramscli explain [--model PATH] [--out OUT.png] [--rollout FILE.npy]\n"
-    "                       [--mode scale1|scale2|fused] IMAGE\n"
+    "                       [--mode scale1|scale2|fused] [--precision f32|bf16] [--kernel NAME] IMAGE\n"
     "\n"
     "Draws where the model looked into one PNG: the preprocessed input with the attention\n"
     "rollout over it as a heatmap (dark: little attention, yellow: most), the cells above the\n"
@@ -41,6 +41,8 @@ static const char explain_usage[] =
     "tensor of shape 3xSxS that is already preprocessed.\n"
     "\n"
     "  -m, --model PATH      the model file (default: the default model)\n"
+    "      --precision P     f32 (default; exact) or bf16 (bf16 matrix products, f32 sums)\n"
+    "      --kernel NAME     run on this matrix-product kernel of the precision (ramscli info)\n"
     "  -o, --out OUT.png     where to write the picture (default: IMAGE's file name +\n"
     "                        '.explain.png', in the current directory)\n"
     "      --rollout FILE    also write the rollout map p = v / max(v) (G x G float32) as .npy\n"
@@ -322,9 +324,12 @@ static char *default_out_path(const char *image) {
 int cli_cmd_explain(int argc, char **argv) {
     const char *model_path = NULL, *out_path = NULL, *rollout_path = NULL;
     rams_mode answer = RAMS_MODE_DEFAULT;
+    cli_load_options load = {RAMS_PRECISION_F32, NULL};
     int first;
     const cli_option options[] = {
         CLI_STRING("model", 'm', &model_path),
+        CLI_PRECISION("precision", 0, &load.precision),
+        CLI_STRING("kernel", 0, &load.kernel),
         CLI_FILE("out", 'o', &out_path),
         CLI_FILE("rollout", 0, &rollout_path),
         CLI_MODE("mode", 0, &answer),
@@ -340,7 +345,7 @@ int cli_cmd_explain(int argc, char **argv) {
     char *default_out = NULL;
     rams_context *ctx = NULL;
     canvas pic = {0};
-    rams_model *m = cli_load_model(model_path);
+    rams_model *m = cli_load_model(model_path, &load);
     if (!m) return CLI_EXIT_FAILED;
     const char *shown_model = model_path ? model_path : rams_default_model_path();
     rams_model_info info;

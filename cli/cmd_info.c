@@ -64,7 +64,7 @@ int cli_cmd_info(int argc, char **argv) {
     int parsed = cli_parse_command_line(&cl, argc, argv, &first);
     if (parsed != CLI_PARSED) return parsed;
 
-    rams_model *m = cli_load_model(model_path);
+    rams_model *m = cli_load_model(model_path, NULL);
     if (!m) return CLI_EXIT_FAILED;
     const char *shown_path = model_path ? model_path : rams_default_model_path();
     rams_model_info info;

@@ -28,8 +28,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return CLI_EXIT_USAGE;
 }
 
-rams_model *cli_load_model(const char *path) {
+rams_model *cli_load_model(const char *path, const cli_load_options *opts) {
     rams_model_params mp = rams_model_default_params();
+    if (opts) {
+        mp.precision = opts->precision;
+        mp.kernel = opts->kernel;
+    }
     rams_model *m = NULL;
     if (rams_model_load(path, &mp, &m) != RAMS_OK) {
         cli_report(path ? path : "default model", rams_last_error());

@@ -42,6 +42,10 @@ static int take_value(const cli_command_line *cl, const cli_option *o, const cha
         if (rams_mode_parse(value, (rams_mode *)o->dest) != RAMS_OK)
             return cli_usage_error(cl->name, "unknown mode '%s' (scale1, scale2 or fused)", value);
         break;
+    case CLI_OPT_PRECISION:
+        if (rams_precision_parse(value, (rams_precision *)o->dest) != RAMS_OK)
+            return cli_usage_error(cl->name, "unknown precision '%s' (f32 or bf16)", value);
+        break;
     }
     return 0;
 }

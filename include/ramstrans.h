@@ -94,10 +94,34 @@ RAMS_API const char *rams_mode_name(rams_mode mode);      /* "scale1", ...; "def
  * RAMS_ERR_INVALID_ARGUMENT and leaves *out alone. */
 RAMS_API rams_status rams_mode_parse(const char *name, rams_mode *out);
 
+/* The arithmetic of a model's matrix products, chosen when it is loaded (rams_model_params).
+ *   F32   float32 throughout: the exact path (OpenBLAS sgemm), the default.
+ *   BF16  Linear weights rounded to bfloat16 and packed once at load into the kernel's layout (a
+ *         BF16 model file is packed as it is, never widened to f32); activations rounded to bf16
+ *         at each matrix product's input, products accumulated in f32.  LayerNorm, softmax, GELU,
+ *         the rollout and DPPM stay in f32/double.  About 2e-3 relative error per product.  The
+ *         kernel is chosen at run time: AMX-BF16 tiles, else AVX512-BF16, else a portable path
+ *         with the same numerics (README.md, "Precision").
+ *   INT8  reserved: rams_model_load refuses it (RAMS_ERR_UNSUPPORTED) until an int8 kernel exists. */
+typedef enum { RAMS_PRECISION_F32 = 0, RAMS_PRECISION_BF16 = 1, RAMS_PRECISION_INT8 = 2 } rams_precision;
+
+/* "f32", "bf16", "int8"; "unknown" otherwise (never NULL). */
+RAMS_API const char *rams_precision_name(rams_precision precision);
+/* "f32", "bf16" or "int8" (any case) to *out; anything else (or NULL) is RAMS_ERR_INVALID_ARGUMENT
+ * and leaves *out alone. */
+RAMS_API rams_status rams_precision_parse(const char *name, rams_precision *out);
+
 typedef struct {
     size_t size;           /* sizeof(rams_model_params), set by rams_model_default_params()     */
     int use_mmap;          /* 1 (default): map the file; f32 weights are used in place          */
     size_t max_file_bytes; /* refuse larger model files; 0 = no limit (default 16 GiB)         */
+    /* Appended after the first 0.2 layout (the library reads them only within `size`): */
+    rams_precision precision; /* RAMS_PRECISION_F32 (default), BF16; INT8 is refused for now   */
+    const char *kernel;    /* NULL (default): the fastest kernel of `precision` this CPU runs
+                            * (rams_kernel_for); else a kernel name ("bf16-portable", ...) of that
+                            * precision: RAMS_ERR_UNSUPPORTED when this CPU cannot run it.  With
+                            * NULL, the environment variable RAMSTRANS_KERNEL, when it names a
+                            * kernel of `precision`, chooses instead (for tests and benchmarks). */
 } rams_model_params;
 
 /* Fills the defaults of the fields within `size` bytes (size included). */
@@ -147,6 +171,10 @@ typedef struct {
     int num_cls_tokens;              /* 2 for RAMS-Trans ([cls1, cls2, patches]: scale 1 reads the
                                       * first, scale 2 the second), 1 for a plain ViT ([cls,
                                       * patches]: both scales read it)                           */
+    /* Appended after the first 0.2 layout (the library reads them only within `size`): */
+    rams_precision precision;        /* the precision the model was loaded with                  */
+    const char *kernel;              /* the matrix-product kernel it runs on: "openblas-sgemm",
+                                      * "bf16-amx", "bf16-avx512" or "bf16-portable"             */
 } rams_model_info;
 
 /* Fills the fields of `out` within `out_size` bytes (zeroing any beyond what this library knows).
@@ -156,6 +184,18 @@ static inline rams_status rams_model_get_info(const rams_model *model, rams_mode
     return rams_model_get_info_sized(model, out, sizeof *out);
 }
 RAMS_API const char *rams_model_label(const rams_model *model, int index); /* NULL if out of range */
+
+/* ---- This CPU ----------------------------------------------------------------------------- */
+/* The instruction sets this CPU offers and the operating system enables, as detected with CPUID and
+ * XCR0 (and, for AMX tiles, Linux's arch_prctl(ARCH_REQ_XCOMP_PERM)), space-separated from this
+ * list: "avx2 fma f16c avx512f avx512bw avx512vl avx512_vnni avx512_bf16 avx_vnni amx_tile
+ * amx_bf16 amx_int8" ("" for none of them).  Never NULL. */
+RAMS_API const char *rams_cpu_features(void);
+
+/* The matrix-product kernel a model loaded with `precision` (and no kernel named) runs on here:
+ * "openblas-sgemm" for F32; for BF16 "bf16-amx", else "bf16-avx512", else "bf16-portable" (or what
+ * RAMSTRANS_KERNEL names, when this CPU runs it).  NULL for a precision without a kernel (INT8). */
+RAMS_API const char *rams_kernel_for(rams_precision precision);
 
 /* ---- Running ------------------------------------------------------------------------------ */
 typedef struct rams_context rams_context;

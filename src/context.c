@@ -42,7 +42,8 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     const rams_config *c = &model->cfg;
     /* The loader bounded the model's own working memory; the attention tiles grow with the
      * thread count too, and all of it is committed at creation (memory.h). */
-    double work_floats = rams_model_work_floats(c) + (double)threads * RAMS_ATTENTION_TILE * c->num_tokens;
+    double work_floats = rams_model_work_floats(c) + (double)threads * RAMS_ATTENTION_TILE * c->num_tokens +
+                         (double)threads * (double)rams_encoder_gemm_scratch_bytes(model, threads) / sizeof(float);
     if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
         return rams_fail(RAMS_ERR_LIMIT, "a context of %d threads for this model needs %.3g floats of working memory, above the limit of %.3g",
                          threads, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
@@ -53,7 +54,7 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     ctx->model = model;
     atomic_fetch_add(&((rams_model *)model)->contexts, 1);
     st = rams_pool_create(threads, &ctx->pool);
-    if (st == RAMS_OK) st = rams_encoder_state_init(&ctx->enc, c, ctx->pool);
+    if (st == RAMS_OK) st = rams_encoder_state_init(&ctx->enc, model, ctx->pool);
     if (st != RAMS_OK) {
         rams_context_free(ctx);
         return st;

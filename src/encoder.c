@@ -10,15 +10,31 @@
 #include "memory.h"
 #include "threadpool.h"
 
-rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c, rams_pool *pool)
+size_t rams_encoder_gemm_scratch_bytes(const rams_model *m, int threads)
 {
+    const rams_config *c = &m->cfg;
+    int widest = c->hidden > c->mlp ? c->hidden : c->mlp, K = 3 * c->patch_size * c->patch_size;
+    if (K > widest) widest = K;
+    if (threads < 1) threads = 1;
+    /* rams_split gives a thread at most ceil(n / threads) of the N tokens (or G*G patches). */
+    int rows = (c->num_tokens + threads - 1) / threads;
+    return m->gemm ? (m->gemm->scratch_bytes(rows, widest) + 63) / 64 * 64 : 0;
+}
+
+rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, rams_pool *pool)
+{
+    const rams_config *c = &m->cfg;
     memset(s, 0, sizeof *s);
     s->pool = pool;
+    s->gemm = m->gemm;
     size_t N = (size_t)c->num_tokens, D = (size_t)c->hidden, M = (size_t)c->mlp, G = (size_t)c->grid,
            P = (size_t)c->patch_size, T = (size_t)rams_pool_threads(pool);
+    s->gemm_scratch_bytes = rams_encoder_gemm_scratch_bytes(m, (int)T);
+    float *gemm_scratch = NULL;
     /* Every size is bounded by model.h's limits, so these products cannot overflow size_t. */
-    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ctx, &s->scores, &s->hidden, &s->patches};
-    size_t counts[] = {N * D, N * D, N * D, N * D, N * D, N * D, T * RAMS_ATTENTION_TILE * N, N * M, G * G * 3 * P * P};
+    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ctx, &s->scores, &s->hidden, &s->patches, &gemm_scratch};
+    size_t counts[] = {N * D, N * D, N * D, N * D, N * D, N * D, T * RAMS_ATTENTION_TILE * N, N * M, G * G * 3 * P * P,
+                       T * s->gemm_scratch_bytes / sizeof(float)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) total += rams_cache_line_floats(counts[i]);
     s->arena_bytes = total * sizeof(float);
@@ -32,6 +48,7 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c,
         *bufs[i] = arena;
         arena += rams_cache_line_floats(counts[i]);
     }
+    s->gemm_scratch = (char *)gemm_scratch;
     return RAMS_OK;
 }
 
@@ -73,10 +90,11 @@ static void embed_rows(void *arg, int index, int count)
     const rams_weights *w = &job->m->w;
     rams_encoder_state *s = job->s;
     int D = c->hidden, P = c->patch_size, K = 3 * P * P, n_cls = c->cls_tokens, a, b;
+    rams_gemm_thread g = rams_encoder_gemm(s, index);
     rams_split(c->grid * c->grid, index, count, &a, &b);
     im2col(job->image, c->image_size, P, a, b, s->patches);
     /* [cls_token1, cls_token2, patches] for RAMS-Trans, [cls_token, patches] for a plain ViT. */
-    rams_linear(s->x + (size_t)(n_cls + a) * D, D, s->patches + (size_t)a * K, K, b - a, K, w->patch_w, w->patch_b, D);
+    rams_linear(&g, s->x + (size_t)(n_cls + a) * D, D, s->patches + (size_t)a * K, K, b - a, &w->patch_w, w->patch_b);
     if (index == 0) {
         memcpy(s->x, w->cls1, (size_t)D * sizeof(float));
         if (n_cls == 2) memcpy(s->x + D, w->cls2, (size_t)D * sizeof(float));
@@ -100,16 +118,17 @@ static void block_projections(void *arg, int index, int count)
     const rams_layer_weights *lw = &job->m->w.layer[job->layer];
     rams_encoder_state *s = job->s;
     int D = c->hidden, a, b;
+    rams_gemm_thread g = rams_encoder_gemm(s, index);
     rams_split(c->num_tokens, index, count, &a, &b);
     size_t off = (size_t)a * D;
     rams_layernorm(s->xn + off, D, s->x + off, D, b - a, D, lw->attn_norm_w, lw->attn_norm_b, c->ln_eps);
-    rams_linear(s->k + off, D, s->xn + off, D, b - a, D, lw->k_w, lw->k_b, D);
-    rams_linear(s->v + off, D, s->xn + off, D, b - a, D, lw->v_w, lw->v_b, D);
+    rams_linear(&g, s->k + off, D, s->xn + off, D, b - a, &lw->k_w, lw->k_b);
+    rams_linear(&g, s->v + off, D, s->xn + off, D, b - a, &lw->v_w, lw->v_b);
     int q0 = job->map ? 0 : job->first_row, q1 = job->map ? c->num_tokens : job->first_row + job->rows;
     if (q0 < a) q0 = a;
     if (q1 > b) q1 = b;
     if (q1 > q0)
-        rams_linear(s->q + (size_t)q0 * D, D, s->xn + (size_t)q0 * D, D, q1 - q0, D, lw->q_w, lw->q_b, D);
+        rams_linear(&g, s->q + (size_t)q0 * D, D, s->xn + (size_t)q0 * D, D, q1 - q0, &lw->q_w, lw->q_b);
 }
 
 /* Attention of query rows [r0, r1) in tiles: per head, the score tile, its softmax, its share
@@ -160,10 +179,11 @@ static void block_attention_mlp(void *arg, int index, int count)
     int r0 = a > o0 ? a : o0, r1 = b < o1 ? b : o1, n = r1 - r0;
     if (n <= 0) return;
     float *x = s->x + (size_t)r0 * D, *xn = s->xn + (size_t)r0 * D, *hid = s->hidden + (size_t)r0 * M;
-    rams_linear_residual(x, D, s->ctx + (size_t)r0 * D, D, n, D, lw->out_w, lw->out_b, D);
+    rams_gemm_thread g = rams_encoder_gemm(s, index);
+    rams_linear_residual(&g, x, D, s->ctx + (size_t)r0 * D, D, n, &lw->out_w, lw->out_b);
     rams_layernorm(xn, D, x, D, n, D, lw->ffn_norm_w, lw->ffn_norm_b, c->ln_eps);
-    rams_linear_gelu(hid, M, xn, D, n, D, lw->fc1_w, lw->fc1_b, M);
-    rams_linear_residual(x, D, hid, M, n, M, lw->fc2_w, lw->fc2_b, D);
+    rams_linear_gelu(&g, hid, M, xn, D, n, &lw->fc1_w, lw->fc1_b);
+    rams_linear_residual(&g, x, D, hid, M, n, &lw->fc2_w, lw->fc2_b);
 }
 
 void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first_row, int rows, float *map)
@@ -205,8 +225,8 @@ double rams_encode_flops(const rams_config *c, int with_maps)
     return embed + (c->layers - 1) * full_block + last_block;
 }
 
-void rams_head(const rams_model *m, const float *hidden, float *logits)
+void rams_head(const rams_model *m, const rams_encoder_state *s, const float *hidden, float *logits)
 {
-    rams_linear(logits, m->cfg.classes, hidden, m->cfg.hidden, 1, m->cfg.hidden, m->w.head_w, m->w.head_b,
-                m->cfg.classes);
+    rams_gemm_thread g = rams_encoder_gemm(s, 0);
+    rams_linear(&g, logits, m->cfg.classes, hidden, m->cfg.hidden, 1, &m->w.head_w, m->w.head_b);
 }

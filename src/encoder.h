@@ -19,12 +19,27 @@ typedef struct {
     float *scores;  /* [threads][TILE, N] attention probabilities       */
     float *hidden;  /* [N, M] MLP hidden layer                         */
     float *patches; /* [G*G, 3*P*P] im2col of the input                */
+    char *gemm_scratch; /* [threads][gemm_scratch_bytes]: the GEMM backend's per-thread scratch
+                         * (bf16: the activations rounded, the weights widened or packed)  */
+    size_t gemm_scratch_bytes; /* per thread; 0 for f32                            */
+    const rams_gemm_backend *gemm; /* the model's                                 */
     rams_pool *pool;/* not owned: the context's                        */
     void *arena;    /* every buffer above, one populated allocation    */
     size_t arena_bytes;
 } rams_encoder_state;
 
-rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_config *c, rams_pool *pool);
+/* The GEMM scratch each of `threads` pool threads needs for this model (its widest matrix row, the
+ * most rows one thread takes), in bytes, a multiple of 64.  Counted in the context's memory bound. */
+size_t rams_encoder_gemm_scratch_bytes(const rams_model *m, int threads);
+
+/* Pool thread `index`'s GEMM backend and scratch. */
+static inline rams_gemm_thread rams_encoder_gemm(const rams_encoder_state *s, int index)
+{
+    rams_gemm_thread g = {s->gemm, s->gemm_scratch + (size_t)index * s->gemm_scratch_bytes, s->gemm_scratch_bytes};
+    return g;
+}
+
+rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, rams_pool *pool);
 void rams_encoder_state_free(rams_encoder_state *s);
 
 /* Writes the tokens entering block 0 (CLS tokens, patch embeddings, plus position) into s->x. */
@@ -46,7 +61,7 @@ void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image,
 /* Floating-point operations of one rams_encode call (multiply-adds count 2). */
 double rams_encode_flops(const rams_config *c, int with_maps);
 
-/* part_head: logits[C] = W . hidden + b. */
-void rams_head(const rams_model *m, const float *hidden, float *logits);
+/* part_head: logits[C] = W . hidden + b (on the calling thread, with pool thread 0's scratch). */
+void rams_head(const rams_model *m, const rams_encoder_state *s, const float *hidden, float *logits);
 
 #endif

@@ -91,3 +91,16 @@ void rams_prefault_wait(rams_prefault *pf)
     pthread_join(pf->thread, NULL);
     free(pf);
 }
+
+void rams_release_pages(const void *addr, size_t bytes)
+{
+#ifdef MADV_DONTNEED
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || bytes == 0) return;
+    uintptr_t a = (uintptr_t)addr, begin = (a + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page,
+              end = (a + bytes) / (uintptr_t)page * (uintptr_t)page;
+    if (end > begin) (void)madvise((void *)begin, end - begin, MADV_DONTNEED);
+#else
+    (void)addr, (void)bytes;
+#endif
+}

@@ -18,6 +18,11 @@ void rams_big_free(void *p, size_t bytes);
 /* Asks the kernel to map a read-only file mapping's pages now, in the background: the model's
  * weights are then mapped by the time the first run reads them.  Returns a handle to pass to
  * rams_prefault_wait (NULL when nothing was started). */
+/* Hands the whole pages inside [addr, addr + bytes) of a read-only private file mapping back to
+ * the kernel (MADV_DONTNEED): they leave the resident set and are read from the file again if
+ * touched (best effort; nothing changes where madvise is missing). */
+void rams_release_pages(const void *addr, size_t bytes);
+
 typedef struct rams_prefault rams_prefault;
 rams_prefault *rams_prefault_start(const void *addr, size_t bytes);
 void rams_prefault_wait(rams_prefault *p);

@@ -62,6 +62,9 @@ rams_status rams_model_load(const char *path, const rams_model_params *params, r
     rams_model_params p;
     rams_status st = rams_model_params_resolve(params, "rams_model_load", &p);
     if (st != RAMS_OK) return st;
+    if ((unsigned)p.precision > RAMS_PRECISION_INT8)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_load: precision %d is not one of rams_precision's values",
+                         (int)p.precision);
     rams_model *m = calloc(1, sizeof *m);
     if (!m) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", path);
     atomic_init(&m->contexts, 0);
@@ -106,6 +109,7 @@ rams_status rams_model_get_info_sized(const rams_model *m, rams_model_info *out,
         .mlp_size = c->mlp, .num_classes = c->classes, .ln_eps = c->ln_eps, .alpha = c->alpha,
         .default_mode = c->default_mode, .dtype = m->dtype, .file_bytes = m->file.size,
         .preprocess = m->preprocess, .num_cls_tokens = c->cls_tokens,
+        .precision = m->precision, .kernel = m->gemm ? m->gemm->name : NULL,
     };
     rams_write_sized(out, out_size, &info, sizeof info);
     return RAMS_OK;

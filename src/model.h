@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "kernels/gemm.h"
 #include "ramstrans.h"
 #include "safetensors.h"
 
@@ -45,22 +46,30 @@ static inline double rams_model_work_floats(const rams_config *c)
     return (double)c->layers * N * N + N * (6.0 * c->hidden + c->mlp) + 9.0 * S * S;
 }
 
+/* The weight matrices are held as the model's GEMM backend wants them (kernels/gemm.h): f32 in
+ * place for openblas-sgemm, packed bf16 for the bf16 kernels; the vectors are always f32. */
 typedef struct {
     const float *attn_norm_w, *attn_norm_b;         /* [D]                  */
-    const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* [D,D] (out, in), [D] */
-    const float *out_w, *out_b;                     /* [D,D], [D]           */
+    rams_matrix q_w, k_w, v_w;                      /* [D,D] (out, in)      */
+    const float *q_b, *k_b, *v_b;                   /* [D]                  */
+    rams_matrix out_w;                              /* [D,D]                */
+    const float *out_b;                             /* [D]                  */
     const float *ffn_norm_w, *ffn_norm_b;           /* [D]                  */
-    const float *fc1_w, *fc1_b;                     /* [M,D], [M]           */
-    const float *fc2_w, *fc2_b;                     /* [D,M], [D]           */
+    rams_matrix fc1_w;                              /* [M,D]                */
+    const float *fc1_b;                             /* [M]                  */
+    rams_matrix fc2_w;                              /* [D,M]                */
+    const float *fc2_b;                             /* [D]                  */
 } rams_layer_weights;
 
 typedef struct {
-    const float *patch_w, *patch_b;  /* [D, 3*P*P], [D]  */
+    rams_matrix patch_w;             /* [D, 3*P*P] (the conv's [D,3,P,P]) */
+    const float *patch_b;            /* [D]              */
     const float *pos;                /* [N, D]           */
     const float *cls1, *cls2;        /* [D]; cls2 NULL with one CLS token */
     rams_layer_weights *layer;       /* [L]              */
     const float *norm_w, *norm_b;    /* part_norm [D]    */
-    const float *head_w, *head_b;    /* part_head [C,D], [C] */
+    rams_matrix head_w;              /* part_head [C,D]  */
+    const float *head_b;             /* [C]              */
 } rams_weights;
 
 struct rams_model {
@@ -72,6 +81,10 @@ struct rams_model {
     rams_file_bytes file;  /* the mapped (or read) file                   */
     struct rams_prefault *prefault; /* maps the weights' pages in the background after loading */
     float *converted;      /* f16 / bf16 / unaligned tensors as f32, one allocation */
+    rams_precision precision;
+    const rams_gemm_backend *gemm; /* the kernel every weight matrix runs on              */
+    void *packed;          /* the matrices in the backend's layout (NULL for f32), one mapping */
+    size_t packed_bytes;
     atomic_int contexts;   /* live contexts made from it: rams_model_free refuses while > 0 */
 };
 

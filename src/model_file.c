@@ -166,10 +166,23 @@ static rams_status parse_labels(const char *path, const cJSON *a, rams_model *m)
 
 /* ---- binding tensors to weights ---------------------------------------------------------- */
 
+/* bind_weights runs twice: first counting (what must be widened to f32, what the backend packs),
+ * then, with the memory allocated, binding. */
 typedef struct {
     const rams_safetensors *st;
-    float *converted; /* next free float in model->converted */
+    const rams_file_bytes *file;
+    const rams_gemm_backend *be;
+    int counting;
+    size_t convert_floats; /* counting: floats to widen (f16, bf16, unaligned f32)     */
+    size_t packed_bytes;   /* counting: bytes the backend packs the matrices into     */
+    int max_in;            /* counting: the widest matrix row                         */
+    float *converted;      /* binding: next free float in model->converted            */
+    char *packed;          /* binding: next free byte in model->packed               */
+    float *row;            /* binding: one row of max_in floats for the backend's pack */
 } binder;
+
+#define PACK_ALIGN 64
+static size_t pack_round(size_t n) { return (n + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN; }
 
 static const rams_tensor_entry *find_tensor(const rams_safetensors *st, const char *name)
 {
@@ -196,8 +209,8 @@ static rams_status check_finite(const binder *b, const char *name, const float *
     return RAMS_OK;
 }
 
-/* Finds `name`, checks its shape (dims listed, -1 terminates) and returns f32 data. */
-static rams_status bind(binder *b, const char *name, const float **out, int ndim, const int64_t *want)
+/* Finds `name` and checks its shape (ndim dims listed). */
+static rams_status find_checked(binder *b, const char *name, int ndim, const int64_t *want, const rams_tensor_entry **out)
 {
     const rams_tensor_entry *t = find_tensor(b->st, name);
     if (!t) return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is missing", b->st->path, name);
@@ -212,7 +225,21 @@ static rams_status bind(binder *b, const char *name, const float **out, int ndim
         return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s has shape [%s], the architecture needs [%s]", b->st->path, name, got,
                          exp);
     }
+    *out = t;
+    return RAMS_OK;
+}
+
+/* Finds `name`, checks its shape and returns f32 data. */
+static rams_status bind(binder *b, const char *name, const float **out, int ndim, const int64_t *want)
+{
+    const rams_tensor_entry *t;
+    TRY(find_checked(b, name, ndim, want, &t));
     size_t n = rams_tensor_elements(t);
+    if (b->counting) {
+        if (!rams_tensor_f32_in_place(b->st, t)) b->convert_floats += n;
+        *out = NULL;
+        return RAMS_OK;
+    }
     const float *in_place = rams_tensor_f32_in_place(b->st, t);
     if (in_place) {
         *out = in_place; /* no second copy of f32 weights */
@@ -224,6 +251,44 @@ static rams_status bind(binder *b, const char *name, const float **out, int ndim
     return check_finite(b, name, *out, n, ndim);
 }
 
+typedef struct {
+    const rams_safetensors *st;
+    const rams_tensor_entry *t;
+    int in_dim;
+} row_source;
+
+static void read_row(const void *src, int row, float *dst)
+{
+    const row_source *rs = src;
+    rams_tensor_range_to_f32(rs->st, rs->t, (size_t)row * rs->in_dim, (size_t)rs->in_dim, dst);
+}
+
+/* A weight matrix [out_dim, in_dim] (a tensor of `ndim` dims shaped `want`) for the backend: f32
+ * data for openblas-sgemm, else packed in the backend's layout from the file's f32, f16 or bf16
+ * values, one row at a time (never widened whole).  The pages of a packed tensor are then handed
+ * back to the kernel (the mapping stays valid: they would be read again from the file), so that
+ * the file's weights and their packed copy are not both resident. */
+static rams_status bind_matrix(binder *b, const char *name, rams_matrix *mx, int out_dim, int in_dim, int ndim,
+                               const int64_t *want)
+{
+    mx->out_dim = out_dim, mx->in_dim = in_dim;
+    if (!b->be->pack) return bind(b, name, &mx->f32, ndim, want);
+    const rams_tensor_entry *t;
+    TRY(find_checked(b, name, ndim, want, &t));
+    size_t bytes = pack_round(b->be->packed_bytes(out_dim, in_dim));
+    if (b->counting) {
+        b->packed_bytes += bytes;
+        if (in_dim > b->max_in) b->max_in = in_dim;
+        return RAMS_OK;
+    }
+    row_source rs = {b->st, t, in_dim};
+    b->be->pack(b->packed, out_dim, in_dim, read_row, &rs, b->row);
+    mx->packed = b->packed;
+    b->packed += bytes;
+    if (b->file->mapped) rams_release_pages(b->st->data + t->begin, t->end - t->begin);
+    return RAMS_OK;
+}
+
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 
 static rams_status bind_weights(rams_model *m, binder *b)
@@ -233,7 +298,8 @@ static rams_status bind_weights(rams_model *m, binder *b)
     rams_weights *w = &m->w;
     char name[128];
 
-    TRY(bind(b, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, 4, SHAPE(D, 3, P, P)));
+    TRY(bind_matrix(b, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, (int)D, (int)(3 * P * P), 4,
+                    SHAPE(D, 3, P, P)));
     TRY(bind(b, "transformer.embeddings.patch_embeddings.bias", &w->patch_b, 1, SHAPE(D)));
     TRY(bind(b, "transformer.embeddings.position_embeddings", &w->pos, 3, SHAPE(1, N, D)));
     if (c->cls_tokens == 1) { /* a plain ViT: [cls, patches] */
@@ -243,21 +309,30 @@ static rams_status bind_weights(rams_model *m, binder *b)
         TRY(bind(b, "transformer.embeddings.cls_token1", &w->cls1, 3, SHAPE(1, 1, D)));
         TRY(bind(b, "transformer.embeddings.cls_token2", &w->cls2, 3, SHAPE(1, 1, D)));
     }
-    w->layer = calloc((size_t)c->layers, sizeof *w->layer);
+    if (!w->layer) w->layer = calloc((size_t)c->layers, sizeof *w->layer);
     if (!w->layer) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", b->st->path);
     for (int i = 0; i < c->layers; i++) {
         rams_layer_weights *l = &w->layer[i];
         struct { const char *suffix; const float **dst; int ndim; const int64_t *shape; } parts[] = {
             {"attention_norm.weight", &l->attn_norm_w, 1, SHAPE(D)},
             {"attention_norm.bias", &l->attn_norm_b, 1, SHAPE(D)},
-            {"attn.query.weight", &l->q_w, 2, SHAPE(D, D)},   {"attn.query.bias", &l->q_b, 1, SHAPE(D)},
-            {"attn.key.weight", &l->k_w, 2, SHAPE(D, D)},     {"attn.key.bias", &l->k_b, 1, SHAPE(D)},
-            {"attn.value.weight", &l->v_w, 2, SHAPE(D, D)},   {"attn.value.bias", &l->v_b, 1, SHAPE(D)},
-            {"attn.out.weight", &l->out_w, 2, SHAPE(D, D)},   {"attn.out.bias", &l->out_b, 1, SHAPE(D)},
+            {"attn.query.bias", &l->q_b, 1, SHAPE(D)},
+            {"attn.key.bias", &l->k_b, 1, SHAPE(D)},
+            {"attn.value.bias", &l->v_b, 1, SHAPE(D)},
+            {"attn.out.bias", &l->out_b, 1, SHAPE(D)},
             {"ffn_norm.weight", &l->ffn_norm_w, 1, SHAPE(D)}, {"ffn_norm.bias", &l->ffn_norm_b, 1, SHAPE(D)},
-            {"ffn.fc1.weight", &l->fc1_w, 2, SHAPE(M, D)},    {"ffn.fc1.bias", &l->fc1_b, 1, SHAPE(M)},
-            {"ffn.fc2.weight", &l->fc2_w, 2, SHAPE(D, M)},    {"ffn.fc2.bias", &l->fc2_b, 1, SHAPE(D)},
+            {"ffn.fc1.bias", &l->fc1_b, 1, SHAPE(M)},
+            {"ffn.fc2.bias", &l->fc2_b, 1, SHAPE(D)},
         };
+        struct { const char *suffix; rams_matrix *dst; int64_t out, in; } mats[] = {
+            {"attn.query.weight", &l->q_w, D, D}, {"attn.key.weight", &l->k_w, D, D},
+            {"attn.value.weight", &l->v_w, D, D}, {"attn.out.weight", &l->out_w, D, D},
+            {"ffn.fc1.weight", &l->fc1_w, M, D},  {"ffn.fc2.weight", &l->fc2_w, D, M},
+        };
+        for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++) {
+            snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, mats[k].suffix);
+            TRY(bind_matrix(b, name, mats[k].dst, (int)mats[k].out, (int)mats[k].in, 2, SHAPE(mats[k].out, mats[k].in)));
+        }
         for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
             snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, parts[k].suffix);
             TRY(bind(b, name, parts[k].dst, parts[k].ndim, parts[k].shape));
@@ -265,7 +340,7 @@ static rams_status bind_weights(rams_model *m, binder *b)
     }
     TRY(bind(b, "transformer.encoder.part_norm.weight", &w->norm_w, 1, SHAPE(D)));
     TRY(bind(b, "transformer.encoder.part_norm.bias", &w->norm_b, 1, SHAPE(D)));
-    TRY(bind(b, "part_head.weight", &w->head_w, 2, SHAPE(C, D)));
+    TRY(bind_matrix(b, "part_head.weight", &w->head_w, (int)C, (int)D, 2, SHAPE(C, D)));
     TRY(bind(b, "part_head.bias", &w->head_b, 1, SHAPE(C)));
     /* More tensors than the architecture has layers means the metadata and weights disagree. */
     snprintf(name, sizeof name, "transformer.encoder.layer.%d.attn.query.weight", c->layers);
@@ -305,29 +380,51 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
         (status = rams_safetensors_read_table(&st)))
         goto done;
 
-    /* One buffer for every tensor that cannot be used in place. */
-    size_t to_convert = 0, kinds = 0;
+    size_t kinds = 0;
     int seen[RAMS_DTYPE_COUNT] = {0};
-    for (int i = 0; i < st.count; i++) {
-        const rams_tensor_entry *t = &st.tensors[i];
-        if (!rams_tensor_f32_in_place(&st, t)) to_convert += rams_tensor_elements(t);
-        seen[t->dtype] = 1;
-    }
+    for (int i = 0; i < st.count; i++) seen[st.tensors[i].dtype] = 1;
     for (int i = 0; i < RAMS_DTYPE_COUNT; i++) kinds += (size_t)seen[i];
     snprintf(m->dtype, sizeof m->dtype, "%s",
              kinds > 1 ? "mixed" : rams_dtype_name(seen[RAMS_DTYPE_F16] ? RAMS_DTYPE_F16 : seen[RAMS_DTYPE_BF16] ? RAMS_DTYPE_BF16 : RAMS_DTYPE_F32));
-    if (to_convert) {
-        m->converted = malloc(to_convert * sizeof(float));
+    /* The kernel every matrix runs on, then what must be widened and packed (a counting pass),
+     * then one buffer for the tensors that cannot be used in place and one for the packed ones. */
+    m->precision = params->precision;
+    if ((status = rams_gemm_backend_choose(params->precision, params->kernel, &m->gemm)) != RAMS_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", rams_last_error());
+        status = rams_fail(status, "%s: %s", path, why);
+        goto done;
+    }
+    binder b = {.st = &st, .file = &m->file, .be = m->gemm, .counting = 1};
+    if ((status = bind_weights(m, &b)) != RAMS_OK) goto done;
+    if (b.convert_floats) {
+        m->converted = malloc(b.convert_floats * sizeof(float));
         if (!m->converted) {
-            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory widening %zu weights to f32", path, to_convert);
+            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory widening %zu weights to f32", path, b.convert_floats);
             goto done;
         }
     }
-    binder b = {&st, m->converted};
+    if (b.packed_bytes) {
+        m->packed = rams_big_alloc(b.packed_bytes);
+        b.row = malloc((size_t)b.max_in * sizeof(float));
+        if (!m->packed || !b.row) {
+            free(b.row);
+            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory packing the weights for %s (%zu bytes)", path,
+                               m->gemm->name, b.packed_bytes);
+            goto done;
+        }
+        m->packed_bytes = b.packed_bytes;
+    }
+    b.counting = 0;
+    b.converted = m->converted;
+    b.packed = m->packed;
     status = bind_weights(m, &b);
+    free(b.row);
     /* Valid: have the kernel map every page now, in the background, rather than one fault at a
-     * time during the first run (a ~0.35 s difference for ViT-B/16 on the machines measured). */
-    if (status == RAMS_OK && m->file.mapped) m->prefault = rams_prefault_start(m->file.bytes, m->file.size);
+     * time during the first run (a ~0.35 s difference for ViT-B/16 on the machines measured).  Not
+     * when the matrices were packed: their pages in the file are no longer needed. */
+    if (status == RAMS_OK && m->file.mapped && !m->packed)
+        m->prefault = rams_prefault_start(m->file.bytes, m->file.size);
 
 done:
     rams_safetensors_free(&st);
@@ -342,6 +439,7 @@ void rams_model_file_release(rams_model *m)
     rams_prefault_wait(m->prefault);
     rams_file_bytes_release(&m->file);
     free(m->converted);
+    rams_big_free(m->packed, m->packed_bytes);
     free(m->w.layer);
     if (m->labels)
         for (int i = 0; i < m->cfg.classes; i++) free(m->labels[i]);

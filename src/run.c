@@ -84,7 +84,7 @@ static rams_status run_tensor(rams_context *ctx, const float *chw, const rams_ru
     rams_timer_lap(timer, RAMS_STAGE_EMBED);
     rams_encode_blocks(m, &ctx->enc, 0, zoom ? ctx->maps : NULL, ctx->hidden);
     rams_timer_lap(timer, RAMS_STAGE_BLOCKS);
-    rams_head(m, ctx->hidden, ctx->logits1);
+    rams_head(m, &ctx->enc, ctx->hidden, ctx->logits1);
     if (!all_finite(ctx->logits1, c->classes)) return non_finite_logits(1);
     out->logits_scale1 = ctx->logits1;
     rams_softmax(ctx->logits1, ctx->probs1, c->classes);
@@ -101,7 +101,7 @@ static rams_status run_tensor(rams_context *ctx, const float *chw, const rams_ru
         rams_timer_lap(timer, RAMS_STAGE_DPPM);
         rams_encode(m, &ctx->enc, ctx->crop, c->cls_tokens - 1, NULL, ctx->hidden);
         rams_timer_lap(timer, RAMS_STAGE_SCALE2);
-        rams_head(m, ctx->hidden, ctx->logits2);
+        rams_head(m, &ctx->enc, ctx->hidden, ctx->logits2);
         if (!all_finite(ctx->logits2, c->classes)) return non_finite_logits(2);
         out->logits_scale2 = ctx->logits2;
         rams_softmax(ctx->logits2, ctx->probs2, c->classes);

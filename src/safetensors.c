@@ -239,8 +239,12 @@ const float *rams_tensor_f32_in_place(const rams_safetensors *st, const rams_ten
 
 void rams_tensor_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, float *dst)
 {
-    const uint8_t *src = st->data + t->begin;
-    size_t n = rams_tensor_elements(t);
+    rams_tensor_range_to_f32(st, t, 0, rams_tensor_elements(t), dst);
+}
+
+void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, size_t first, size_t n, float *dst)
+{
+    const uint8_t *src = st->data + t->begin + first * dtype_bytes(t->dtype);
     for (size_t i = 0; i < n; i++) {
         uint16_t h;
         if (t->dtype == RAMS_DTYPE_F32) {

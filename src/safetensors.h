@@ -75,6 +75,8 @@ const float *rams_tensor_f32_in_place(const rams_safetensors *st, const rams_ten
 /* Writes the tensor's rams_tensor_elements values as float32 to dst (f16 and bf16 widened
  * exactly, unaligned f32 copied). */
 void rams_tensor_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, float *dst);
+/* The same for elements [first, first + n) (inside the tensor). */
+void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, size_t first, size_t n, float *dst);
 
 void rams_safetensors_free(rams_safetensors *st);
 

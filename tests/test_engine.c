@@ -96,7 +96,7 @@ static void test_network_stages(void **state)
         const rams_config *cfg = &m->cfg;
         float *x = load_input(c);
         rams_encoder_state s;
-        assert_int_equal(rams_encoder_state_init(&s, cfg, NULL), RAMS_OK);
+        assert_int_equal(rams_encoder_state_init(&s, m, NULL), RAMS_OK);
         size_t n, ND = (size_t)cfg->num_tokens * cfg->hidden, NN = (size_t)cfg->num_tokens * cfg->num_tokens;
 
         rams_embed(m, &s, x);

@@ -1,7 +1,7 @@
 /* The float32 GEMM backend: OpenBLAS, kept single-threaded (threadpool.h says why). */
-#include "gemm.h"
-
 #include <cblas.h>
+
+#include "gemm.h"
 
 /* A single row goes through GEMV: OpenBLAS's GEMM does not forward m = 1 to it by itself. */
 void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim, const float *W,
@@ -13,3 +13,22 @@ void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, i
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in_dim, 1.0f, in, in_stride, W, in_dim,
                     1.0f, out, out_stride);
 }
+
+static int always(void) { return 1; }
+
+static size_t no_scratch(int rows, int in_dim) { return 0; }
+
+static void gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
+                     void *scratch, size_t scratch_bytes)
+{
+    rams_gemm_f32(out, out_stride, in, in_stride, rows, W->in_dim, W->f32, W->out_dim);
+}
+
+const rams_gemm_backend rams_backend_f32 = {
+    .name = "openblas-sgemm",
+    .precision = RAMS_PRECISION_F32,
+    .needs = "nothing",
+    .available = always,
+    .scratch_bytes = no_scratch,
+    .gemm = gemm_f32,
+};

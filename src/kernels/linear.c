@@ -1,4 +1,5 @@
-/* Linear layers on the GEMM: bias, the residual connection and GELU folded into the product's pass. */
+/* Linear layers on the model's GEMM backend: bias, the residual connection and GELU folded into the
+ * product's pass. */
 #include <string.h>
 
 #include "gemm.h"
@@ -15,27 +16,33 @@ static void fill_bias(float *out, int out_stride, int rows, const float *b, int 
     }
 }
 
-void rams_linear(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
-                 const float *W, const float *b, int out_dim)
+static void gemm(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
+                 const rams_matrix *W)
 {
-    fill_bias(out, out_stride, rows, b, out_dim);
-    rams_gemm_f32(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
+    if (rows > 0) g->be->gemm(out, out_stride, in, in_stride, rows, W, g->scratch, g->scratch_bytes);
 }
 
-void rams_linear_residual(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
-                          const float *W, const float *b, int out_dim)
+void rams_linear(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
+                 const rams_matrix *W, const float *b)
+{
+    fill_bias(out, out_stride, rows, b, W->out_dim);
+    gemm(g, out, out_stride, in, in_stride, rows, W);
+}
+
+void rams_linear_residual(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
+                          int rows, const rams_matrix *W, const float *b)
 {
     if (b)
         for (int r = 0; r < rows; r++) {
             float *o = out + (size_t)r * out_stride;
-            for (int j = 0; j < out_dim; j++) o[j] += b[j];
+            for (int j = 0; j < W->out_dim; j++) o[j] += b[j];
         }
-    rams_gemm_f32(out, out_stride, in, in_stride, rows, in_dim, W, out_dim);
+    gemm(g, out, out_stride, in, in_stride, rows, W);
 }
 
-void rams_linear_gelu(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
-                      const float *W, const float *b, int out_dim)
+void rams_linear_gelu(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
+                      const rams_matrix *W, const float *b)
 {
-    rams_linear(out, out_stride, in, in_stride, rows, in_dim, W, b, out_dim);
-    for (int r = 0; r < rows; r++) rams_gelu(out + (size_t)r * out_stride, out_dim);
+    rams_linear(g, out, out_stride, in, in_stride, rows, W, b);
+    for (int r = 0; r < rows; r++) rams_gelu(out + (size_t)r * out_stride, W->out_dim);
 }
