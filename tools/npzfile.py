@@ -21,6 +21,8 @@ import zipfile
 
 import numpy as np
 
+from untrusted import numel, shown as _shown
+
 MAX_DIMS = 16
 MAX_MEMBERS = 100_000
 MAX_INFLATION = 20        # total declared member bytes <= 20 x the file's size + 64 MiB
@@ -29,11 +31,6 @@ INFLATION_SLACK = 64 << 20
 
 class NpzError(Exception):
     """A file we refuse; the message says why (without the file name: the caller adds it)."""
-
-
-def _shown(text, limit=80):
-    s = text.encode("unicode_escape").decode("ascii")
-    return s if len(s) <= limit else s[:limit] + "..."
 
 
 def looks_like_npz(path):
@@ -56,10 +53,7 @@ class TensorRef:
 
     @property
     def numel(self):
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return numel(self.shape)
 
     def is_floating_point(self):
         return self.np_dtype.kind == "f"

@@ -16,12 +16,11 @@ The interface matches tools/torchfile.py's Checkpoint for what convert.py needs:
 ref with .shape, .dtype and .is_floating_point()) and `to_float32(ref)`.
 """
 import json
-import mmap
-import os
-import stat
 import struct
 
 import numpy as np
+
+from untrusted import MappedFile, numel, shown as _shown
 
 MAX_HEADER_BYTES = 100 << 20
 MAX_DIMS = 16
@@ -47,21 +46,13 @@ def looks_like_safetensors(head, size):
     return 2 <= n <= size - 8 and head[8:9] == b"{"
 
 
-def _shown(text, limit=80):
-    s = text.encode("unicode_escape").decode("ascii")
-    return s if len(s) <= limit else s[:limit] + "..."
-
-
 class TensorRef:
     def __init__(self, name, dtype, shape, begin, end):
         self.name, self.dtype, self.shape, self.begin, self.end = name, dtype, shape, begin, end
 
     @property
     def numel(self):
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return numel(self.shape)
 
     def is_floating_point(self):
         return DTYPES[self.dtype][2]
@@ -76,21 +67,16 @@ def _no_duplicates(pairs):
     return seen
 
 
-class SafetensorsFile:
+class SafetensorsFile(MappedFile):
     """`tensors`: name -> TensorRef (checked); `metadata`: the __metadata__ map ({} when absent).
     Close it (or use `with`)."""
 
     def __init__(self, path):
         self.path = path
-        self._file = self._map = None
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise SafetensorsError("not a regular file")
-        self._file = open(path, "rb")
+        self.open_mapped(path, SafetensorsError)
         try:
-            self.size = os.fstat(self._file.fileno()).st_size
             if self.size < 8:
                 raise SafetensorsError(f"{self.size} bytes is too short for a safetensors file")
-            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
             self._parse()
         except BaseException:
             self.close()
@@ -158,16 +144,3 @@ class SafetensorsFile:
             out = raw.astype(np.float32)
         return out.reshape(t.shape)
 
-    def close(self):
-        if getattr(self, "_map", None) is not None:
-            self._map.close()
-            self._map = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -32,14 +32,13 @@ placeholders: known by name, never rebuilt.
 """
 import collections
 import io
-import mmap
-import os
 import pickle
-import stat
 import struct
 import zipfile
 
 import numpy as np
+
+from untrusted import MappedFile, numel, shown  # noqa: F401  (shown: re-exported for convert.py)
 
 # Budgets.  A real checkpoint's pickle is small (about 150 bytes and 30 opcodes per tensor; ViT-B's
 # state dict pickles to ~30 KB); these leave two orders of magnitude for optimizer state and notes.
@@ -58,15 +57,6 @@ LEGACY_PROTOCOL = 1001
 
 class CheckpointError(Exception):
     """A file we refuse; the message says why (without the file name: the caller adds it)."""
-
-
-def shown(text, limit=80):
-    """A string from the file made safe to print: escaped control characters, bounded length.
-    Only ever called on str values (never str() of an untrusted object)."""
-    if not isinstance(text, str):
-        return f"<{type(text).__name__}>"
-    s = text.encode("unicode_escape").decode("ascii")
-    return s if len(s) <= limit else s[:limit] + "..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,10 +98,7 @@ class TensorRef:
 
     @property
     def numel(self):
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return numel(self.shape)
 
     @property
     def dtype(self):
@@ -478,22 +465,15 @@ def unpickle(data, persistent_load=None):
 # ---------------------------------------------------------------------------------------------
 # Containers
 
-class Checkpoint:
+class Checkpoint(MappedFile):
     """An opened checkpoint: `obj` is the unpickled top-level object (dicts, lists, TensorRefs,
     ModuleStubs, Skipped), and `to_float32(t)` reads one tensor.  Close it (or use `with`)."""
 
     def __init__(self, path):
         self.path = path
         self.kind = None
-        self._file = self._map = None
-        if not stat.S_ISREG(os.stat(path).st_mode):  # before open(): a FIFO would block there
-            raise CheckpointError("not a regular file")
-        self._file = open(path, "rb")
+        self.open_mapped(path, CheckpointError)
         try:
-            self.size = os.fstat(self._file.fileno()).st_size
-            if self.size == 0:
-                raise CheckpointError("an empty file")
-            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
             self.storages = {}      # key -> StorageRef
             self.storage_elements = 0  # the file's real tensor elements, the bound on what we produce
             self.produced = 0
@@ -510,20 +490,6 @@ class Checkpoint:
         except BaseException:
             self.close()
             raise
-
-    def close(self):
-        if getattr(self, "_map", None) is not None:
-            self._map.close()
-            self._map = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- the zip archive (torch >= 1.6) --------------------------------------------------------
     def _open_zip(self):
