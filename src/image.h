@@ -26,10 +26,4 @@ rams_status rams_image_decode(const uint8_t *data, size_t size, const char *name
                               rams_image *out);
 void rams_image_free(rams_image *img);
 
-/* Transitional: ramscli reaches file reading, sniffing and .npy through this header until it uses
- * only ramstrans.h (issue 11); remove these then. */
-#include "file.h"
-#include "npy.h"
-#include "sniff.h"
-
 #endif
