@@ -10,7 +10,7 @@ static const char *const classify_usage =
     "usage: ramscli classify [--model PATH] [--mode scale1|scale2|fused] [--top-k K] [--json]\n"
     "                        [--threads N] [--precision f32|bf16] [--kernel NAME] FILE|DIR...\n"
     "\n"
-    "Classifies each FILE: a JPEG or PNG photo (decoded and preprocessed as the model file says)\n"
+    "Classifies each FILE: a JPEG, PNG or WebP photo (decoded and preprocessed as the model file says)\n"
     "or a .npy float32 tensor of shape 3xSxS that is already preprocessed.  A DIR is searched\n"
     "recursively for images and .npy files, in sorted order, each directory and file once (a\n"
     "symlink back to a directory already searched is skipped).  Results come in input order.\n"

@@ -37,7 +37,7 @@ static const char explain_usage[] =
     "DPPM threshold (bright outline: the largest connected region, which DPPM keeps; dim: the\n"
     "others), the zoom box (green), the zoomed crop the second scale saw, and the top-3 labels\n"
     "with their probabilities for scale 1, scale 2 and the fused prediction.\n"
-    "IMAGE is a JPEG or PNG photo (preprocessed as the model file says) or a .npy float32\n"
+    "IMAGE is a JPEG, PNG or WebP photo (preprocessed as the model file says) or a .npy float32\n"
     "tensor of shape 3xSxS that is already preprocessed.\n"
     "\n"
     "  -m, --model PATH      the model file (default: the default model)\n"

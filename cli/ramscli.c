@@ -22,7 +22,7 @@ static const char *const main_usage =
     "RAMS-Trans fine-grained image recognition (libramstrans %s).\n"
     "\n"
     "commands:\n"
-    "  classify   classify images (JPEG, PNG) or preprocessed .npy tensors, files or directories\n"
+    "  classify   classify images (JPEG, PNG, WebP) or preprocessed .npy tensors, files or directories\n"
     "  info       describe a model file\n"
     "  eval       score a model on an ImageFolder tree (DIR/<class>/<image>)\n"
     "  explain    draw where the model looked (rollout heatmap, zoom box, crop) into a PNG\n"
