@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../cpu.h"
 #include "../error.h"
 
 extern const rams_gemm_backend rams_backend_f32, rams_backend_bf16_portable;
@@ -65,8 +66,12 @@ rams_status rams_gemm_backend_choose(rams_precision precision, const char *kerne
         if (be->precision != precision)
             return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s %s computes in %s, not in the %s asked for", origin, kernel,
                              rams_precision_name(be->precision), rams_precision_name(precision));
-        if (!be->available())
+        if (!be->available()) {
+            const rams_cpu_info *cpu = rams_cpu();
+            if (strstr(be->name, "-amx") && cpu->amx_in_cpuid && cpu->amx_refused)
+                return rams_fail(RAMS_ERR_UNSUPPORTED, "%s %s: this CPU has AMX but %s", origin, kernel, cpu->amx_refused);
             return rams_fail(RAMS_ERR_UNSUPPORTED, "%s %s: this CPU has no %s", origin, kernel, be->needs);
+        }
         *out = be;
         return RAMS_OK;
     }

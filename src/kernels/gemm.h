@@ -93,8 +93,9 @@ static inline float rams_round_bf16(float f) { return rams_bf16_to_f32(rams_f32_
 /* The packed layout the AMX and AVX512-BF16 kernels share (gemm_bf16_pack.c): W^T in pairs of
  * inputs ("VNNI" order), in panels of 16 outputs: element (o, i) at
  *   panel o / 16, pair i / 2, column o % 16, i % 2  ->  ((o/16) * Kp/2 + i/2) * 32 + (o%16) * 2 + i%2
- * with in_dim padded with zeros to Kp (a multiple of 32, AMX's tile depth) and out_dim to whole
- * panels.  One tile row (16 columns x 2 inputs = 64 bytes) is one pair of one panel. */
+ * with in_dim padded with zeros to Kp (a multiple of 32, AMX's tile depth) and out_dim with zero
+ * panels to an even number of panels (the kernels take two at a time).  One tile row (16 columns x
+ * 2 inputs = 64 bytes) is one pair of one panel; a panel is Kp * 16 values. */
 #define RAMS_BF16_KSTEP 32
 static inline int rams_bf16_kpad(int in_dim) { return (in_dim + RAMS_BF16_KSTEP - 1) / RAMS_BF16_KSTEP * RAMS_BF16_KSTEP; }
 size_t rams_bf16_vnni_bytes(int out_dim, int in_dim);

@@ -86,7 +86,7 @@ const rams_gemm_backend rams_backend_bf16_portable = {
 
 size_t rams_bf16_vnni_bytes(int out_dim, int in_dim)
 {
-    size_t panels = (size_t)(out_dim + 15) / 16;
+    size_t panels = (size_t)(out_dim + 31) / 32 * 2; /* an even count: the kernels take panels in pairs */
     return panels * (size_t)rams_bf16_kpad(in_dim) * 16 * sizeof(uint16_t);
 }
 

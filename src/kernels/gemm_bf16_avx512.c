@@ -1,0 +1,106 @@
+/* bf16-avx512: AVX512-BF16's vdpbf16ps on the VNNI-packed weights (gemm.h).  Compiled with
+ * -mavx512f -mavx512bf16 in this file alone (CMakeLists.txt) and chosen only when the CPU has
+ * them (cpu.h), after AMX.  A 12 x 32 block of outputs lives in 24 zmm accumulators; per pair of
+ * inputs, two 64-byte loads of the weights and twelve broadcasts of activation pairs feed 24
+ * vdpbf16ps.  Activations are rounded to bf16 into the thread's scratch once per product; the
+ * weight panels are walked in blocks of ~512 KB that stay in L2 (gemm_bf16_x86.h). */
+#include <stdint.h>
+#include <string.h>
+
+#include "gemm_bf16_x86.h"
+
+#ifdef RAMS_KERNEL_EMULATE
+#include "emulate_x86.h" /* tests: the same loops in plain C */
+#define BACKEND rams_backend_bf16_avx512_emulated
+#define BACKEND_NAME "bf16-avx512 (emulated)"
+static int available(void) { return 1; }
+#else
+#include <immintrin.h>
+
+#include "../cpu.h"
+#define BACKEND rams_backend_bf16_avx512
+#define BACKEND_NAME "bf16-avx512"
+typedef __m512 v16f;
+typedef __m512i v32bf;
+#define V_ZERO() _mm512_setzero_ps()
+#define V_ZERO_BF() _mm512_setzero_si512()
+#define V_LOAD_BF(p) _mm512_loadu_si512((const void *)(p))
+#define V_SET1_PAIR(p) _mm512_set1_epi32(*(const int32_t *)(const void *)(p))
+#define V_DP(acc, a, b) _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(b))
+/* out[0..n) += v, for n <= 16 */
+#define V_ADD_STORE(out, v, n)                                                                         \
+    do {                                                                                               \
+        __mmask16 k_ = (__mmask16)((n) >= 16 ? 0xffff : ((1u << (n)) - 1));                            \
+        _mm512_mask_storeu_ps((out), k_, _mm512_add_ps(_mm512_maskz_loadu_ps(k_, (out)), (v)));         \
+    } while (0)
+static int available(void) { return rams_cpu()->avx512_bf16; }
+#endif
+
+#define MR 12 /* rows of a block */
+
+/* Rows [r0, r0 + MR) of a (bf16 [.][Kp]) times panels p, p + 1 of w, added to out's rows_valid x
+ * cols_valid corner. */
+static inline __attribute__((always_inline)) void block_12x32(const uint16_t *a, int Kp, const uint16_t *w0,
+                                                              const uint16_t *w1, float *out, int out_stride,
+                                                              int rows_valid, int cols_valid)
+{
+    v16f acc[MR][2];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) acc[r][0] = V_ZERO(), acc[r][1] = V_ZERO();
+    for (int kp = 0; kp < Kp / 2; kp++) {
+        v32bf b0 = V_LOAD_BF(w0 + (size_t)kp * 32), b1 = V_LOAD_BF(w1 + (size_t)kp * 32);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            v32bf ar = V_SET1_PAIR(a + (size_t)r * Kp + 2 * kp);
+            acc[r][0] = V_DP(acc[r][0], ar, b0);
+            acc[r][1] = V_DP(acc[r][1], ar, b1);
+        }
+    }
+    int n0 = cols_valid < 16 ? cols_valid : 16, n1 = cols_valid - 16;
+    for (int r = 0; r < rows_valid; r++) {
+        float *o = out + (size_t)r * out_stride;
+        V_ADD_STORE(o, acc[r][0], n0);
+        if (n1 > 0) V_ADD_STORE(o + 16, acc[r][1], n1);
+    }
+}
+
+static size_t scratch_bytes(int rows, int in_dim) { return rams_bf16_x86_scratch(rows, in_dim, MR, 0); }
+
+static void gemm(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
+                 void *scratch, size_t scratch_bytes)
+{
+    int K = W->in_dim, N = W->out_dim, Kp = rams_bf16_kpad(K);
+    int panels = (N + 31) / 32 * 2, block = rams_bf16_panel_block(Kp);
+    const uint16_t *w = W->packed;
+    uint16_t *a = rams_align64(scratch);
+    int cap = (int)((scratch_bytes - 128) / ((size_t)Kp * 2)) / MR * MR; /* rows per sweep */
+    if (cap < MR) cap = MR; /* never: scratch_bytes(1, K) holds one block */
+    for (int m0 = 0; m0 < rows; m0 += cap) {
+        int m = rows - m0 < cap ? rows - m0 : cap, m_pad = (m + MR - 1) / MR * MR;
+        rams_bf16_round_rows(a, Kp, in + (size_t)m0 * in_stride, in_stride, m, m_pad, K);
+        for (int p0 = 0; p0 < panels; p0 += block) {
+            int p1 = p0 + block < panels ? p0 + block : panels;
+            for (int r0 = 0; r0 < m_pad; r0 += MR) {
+                int rv = m - r0 < MR ? m - r0 : MR;
+                for (int p = p0; p < p1; p += 2) {
+                    int cv = N - p * 16;
+                    if (cv <= 0) break;
+                    const uint16_t *w0 = w + (size_t)p * Kp * 16;
+                    block_12x32(a + (size_t)r0 * Kp, Kp, w0, w0 + (size_t)Kp * 16,
+                                out + (size_t)(m0 + r0) * out_stride + p * 16, out_stride, rv, cv < 32 ? cv : 32);
+                }
+            }
+        }
+    }
+}
+
+const rams_gemm_backend BACKEND = {
+    .name = BACKEND_NAME,
+    .precision = RAMS_PRECISION_BF16,
+    .needs = "AVX512-BF16",
+    .available = available,
+    .packed_bytes = rams_bf16_vnni_bytes,
+    .pack = rams_bf16_vnni_pack,
+    .scratch_bytes = scratch_bytes,
+    .gemm = gemm,
+};

@@ -1,0 +1,432 @@
+/* The bf16 matrix-product kernels (issue 12) and the precision switch.
+ *
+ * Kernels.  Every bf16 kernel this CPU runs (bf16-amx, bf16-avx512, bf16-portable), and the AMX
+ * and AVX512-BF16 kernels' own loops with their instructions emulated in C (emulated_amx.c,
+ * emulated_avx512.c: the addressing, blocking and edges, on any x86-64), against a double-precision
+ * product of the same bf16-rounded operands and against bf16-portable, on shapes that hit every
+ * edge: rows that fill no row block, inputs that fill no tile depth (padding), outputs that fill
+ * no panel, strided rows, several weight-panel blocks, and a scratch too small for all rows at once.
+ * A kernel this CPU lacks is skipped with a message saying so (cmocka prints it as SKIPPED).
+ *
+ * Tolerances (measured).  Products of bf16 values are exact in f32, so a kernel differs from the
+ * double reference only by the f32 rounding of its sums: |c - ref| is compared with
+ * S = |preset| + sum_i |a_i w_i| (the sum's scale).  Measured worst |c - ref| / S over these shapes
+ * (K up to 3072): 4.6e-8 bf16-portable (OpenBLAS's blocked sums), 7.7e-8 the emulated AVX512-BF16
+ * kernel and 6.8e-8 the emulated AMX kernel (dot products one pair at a time, as the hardware's);
+ * between two kernels at most 9.2e-8.  KERNEL_TOL = 1e-6 leaves a margin of 10 and is 2000 x
+ * below bf16's own rounding (2^-9): a wrong panel, pair or row shows as errors near 1.
+ *
+ * Engine.  The tiny golden models (RAMS-Trans f32 and f16 files, the one-CLS ViT; two inputs
+ * each) run fused in bf16 on each kernel this CPU runs; both scales' logits are held to the f32
+ * golden logits (float64 reference) within 2e-2 + 2e-2 |ref|.  Measured on bf16-portable: worst
+ * absolute logit error 7.3e-3 (0.41 of 1e-2 + 1e-2 |ref|, so 2e-2 leaves a margin of ~5), and the
+ * zoom box equal to the golden one on every input (required: the golden inputs keep each DPPM
+ * score 1e-3 from the threshold, more than bf16 moves it here).  In a full-size model the
+ * errors are larger; README.md ("Precision") has the accuracy of the default model in bf16. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define RAMSTRANS_EXPERIMENTAL
+#include "cpu.h"
+#include "kernels/gemm.h"
+#include "model.h"
+#include "ramstrans.h"
+#include "test_util.h"
+
+#define KERNEL_TOL 1e-6
+#define ENGINE_RTOL 2e-2
+#define ENGINE_ATOL 2e-2
+
+#ifdef RAMS_TEST_EMULATED_KERNELS
+extern const rams_gemm_backend rams_backend_bf16_amx_emulated, rams_backend_bf16_avx512_emulated;
+#endif
+
+/* ---- a product and its reference ------------------------------------------------------------- */
+
+typedef struct {
+    int rows, in_dim, out_dim, in_stride, out_stride, scratch_rows;
+} shape;
+
+static const shape shapes[] = {
+    {1, 64, 10, 64, 10, 1},        /* one row (the head), one partial panel               */
+    {7, 33, 17, 40, 20, 7},        /* odd inputs (padding to 32), 17 outputs (two panels)  */
+    {13, 96, 50, 100, 64, 13},     /* 13 rows: one row block and a bit                     */
+    {45, 130, 97, 130, 97, 45},    /* rows over two AMX blocks, ragged everything          */
+    {40, 72, 48, 72, 50, 5},       /* scratch for 5 rows only: several sweeps              */
+    {20, 3072, 200, 3072, 200, 20},/* deep inputs: several weight-panel blocks             */
+    {64, 768, 96, 768, 96, 64},    /* a ViT-B shape, smaller                               */
+};
+
+static uint32_t rng_state = 12345;
+static float rnd(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+typedef struct {
+    const float *w;
+    int in_dim;
+} plain_rows;
+
+static void read_plain(const void *src, int row, float *dst)
+{
+    const plain_rows *p = src;
+    memcpy(dst, p->w + (size_t)row * p->in_dim, (size_t)p->in_dim * sizeof *dst);
+}
+
+/* out (rows x out_stride, every element preset) after be's product; the matrix packed by be. */
+static float *run_product(const rams_gemm_backend *be, const shape *s, const float *in, const float *w, const float *preset)
+{
+    rams_matrix W = {.out_dim = s->out_dim, .in_dim = s->in_dim, .f32 = w};
+    void *packed = NULL;
+    float *row = malloc((size_t)s->in_dim * sizeof *row);
+    if (be->pack) {
+        size_t bytes = be->packed_bytes(s->out_dim, s->in_dim);
+        assert_int_equal(posix_memalign(&packed, 64, bytes), 0);
+        memset(packed, 0x5a, bytes); /* pack must write every byte it uses */
+        plain_rows src = {w, s->in_dim};
+        be->pack(packed, s->out_dim, s->in_dim, read_plain, &src, row);
+        W.packed = packed;
+    }
+    size_t scratch_bytes = be->scratch_bytes(s->scratch_rows, s->in_dim);
+    void *scratch = malloc(scratch_bytes ? scratch_bytes : 1);
+    memset(scratch, 0x7f, scratch_bytes); /* garbage the kernel must not rely on */
+    float *out = malloc((size_t)s->rows * s->out_stride * sizeof *out);
+    memcpy(out, preset, (size_t)s->rows * s->out_stride * sizeof *out);
+    be->gemm(out, s->out_stride, in, s->in_stride, s->rows, &W, scratch, scratch_bytes);
+    free(scratch), free(packed), free(row);
+    return out;
+}
+
+/* The worst |c - ref| / S of one kernel over every shape; also checks the strides' gaps are
+ * untouched and, when `other` is given, the distance to it. */
+static double check_kernel(const rams_gemm_backend *be, const rams_gemm_backend *other)
+{
+    double worst = 0, worst_other = 0;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const shape *s = &shapes[k];
+        size_t n_in = (size_t)s->rows * s->in_stride, n_w = (size_t)s->out_dim * s->in_dim,
+               n_out = (size_t)s->rows * s->out_stride;
+        float *in = malloc(n_in * sizeof *in), *w = malloc(n_w * sizeof *w), *preset = malloc(n_out * sizeof *preset);
+        for (size_t i = 0; i < n_in; i++) in[i] = rnd() * 3.0f;
+        for (size_t i = 0; i < n_w; i++) w[i] = rnd() * 0.1f;
+        for (size_t i = 0; i < n_out; i++) preset[i] = rnd();
+        float *got = run_product(be, s, in, w, preset);
+        float *ref_other = other ? run_product(other, s, in, w, preset) : NULL;
+        for (int r = 0; r < s->rows; r++) {
+            for (int o = 0; o < s->out_stride; o++) {
+                size_t at = (size_t)r * s->out_stride + o;
+                if (o >= s->out_dim) {
+                    if (got[at] != preset[at]) fail_msg("%s: wrote outside the outputs (row %d, column %d)", be->name, r, o);
+                    continue;
+                }
+                double ref = preset[at], scale = fabs(preset[at]);
+                for (int i = 0; i < s->in_dim; i++) {
+                    double p = (double)rams_round_bf16(in[(size_t)r * s->in_stride + i]) *
+                               (double)rams_round_bf16(w[(size_t)o * s->in_dim + i]);
+                    ref += p, scale += fabs(p);
+                }
+                double e = fabs(got[at] - ref) / scale;
+                if (!(e <= KERNEL_TOL))
+                    fail_msg("%s: %dx%d -> %d, row %d, output %d: %.9g, reference %.9g (error %.3g of the sum's scale, "
+                             "tolerance %.3g)", be->name, s->rows, s->in_dim, s->out_dim, r, o, got[at], ref, e, KERNEL_TOL);
+                if (e > worst) worst = e;
+                if (ref_other) {
+                    double d = fabs(got[at] - ref_other[at]) / scale;
+                    if (!(d <= 2 * KERNEL_TOL))
+                        fail_msg("%s vs %s: row %d, output %d: %.9g vs %.9g", be->name, other->name, r, o, got[at], ref_other[at]);
+                    if (d > worst_other) worst_other = d;
+                }
+            }
+        }
+        free(in), free(w), free(preset), free(got), free(ref_other);
+    }
+    print_message("%s: worst error %.3g of the sum's scale (tolerance %.3g)", be->name, worst, KERNEL_TOL);
+    if (other) print_message("; %.3g from %s", worst_other, other->name);
+    print_message("\n");
+    return worst;
+}
+
+static const rams_gemm_backend *portable(void) { return rams_gemm_backend_named("bf16-portable"); }
+
+/* Runs the kernel named `name`, or says plainly why it cannot run here and skips. */
+static void kernel_test(const char *name)
+{
+    const rams_gemm_backend *be = rams_gemm_backend_named(name);
+    if (!be) {
+        print_message("skipped: %s is not built for this architecture\n", name);
+        skip();
+    }
+    if (!be->available()) {
+        const rams_cpu_info *cpu = rams_cpu();
+        if (strstr(name, "amx") && cpu->amx_in_cpuid)
+            print_message("skipped: %s: this CPU has AMX but %s\n", name, cpu->amx_refused);
+        else
+            print_message("skipped: %s: this CPU has no %s (it has: %s)\n", name, be->needs,
+                          *rams_cpu_features() ? rams_cpu_features() : "none of the listed features");
+        skip();
+    }
+    check_kernel(be, be == portable() ? NULL : portable());
+}
+
+static void test_portable(void **state) { (void)state; kernel_test("bf16-portable"); }
+static void test_avx512(void **state) { (void)state; kernel_test("bf16-avx512"); }
+static void test_amx(void **state) { (void)state; kernel_test("bf16-amx"); }
+
+static void test_emulated(void **state)
+{
+    (void)state;
+#ifdef RAMS_TEST_EMULATED_KERNELS
+    check_kernel(&rams_backend_bf16_avx512_emulated, portable());
+    check_kernel(&rams_backend_bf16_amx_emulated, portable());
+#else
+    print_message("skipped: the emulated x86 kernels are built on x86-64 only\n");
+    skip();
+#endif
+}
+
+/* ---- the switch ------------------------------------------------------------------------------- */
+
+static void test_cpu_and_choice(void **state)
+{
+    (void)state;
+    print_message("this CPU: %s\n", rams_cpu_features());
+    print_message("kernels: f32 %s, bf16 %s\n", rams_kernel_for(RAMS_PRECISION_F32), rams_kernel_for(RAMS_PRECISION_BF16));
+    assert_non_null(rams_cpu_features());
+    assert_string_equal(rams_kernel_for(RAMS_PRECISION_F32), "openblas-sgemm");
+    assert_null(rams_kernel_for(RAMS_PRECISION_INT8));
+    const char *bf16 = rams_kernel_for(RAMS_PRECISION_BF16);
+    assert_non_null(bf16);
+    const rams_cpu_info *cpu = rams_cpu();
+    assert_string_equal(bf16, cpu->amx_bf16 ? "bf16-amx" : cpu->avx512_bf16 ? "bf16-avx512" : "bf16-portable");
+    /* The features string lists what the flags say. */
+    assert_int_equal(strstr(rams_cpu_features(), "avx2") != NULL, cpu->avx2);
+    assert_int_equal(strstr(rams_cpu_features(), "amx_bf16") != NULL, cpu->amx_bf16);
+
+    rams_precision p = RAMS_PRECISION_F32;
+    assert_int_equal(rams_precision_parse("BF16", &p), RAMS_OK);
+    assert_int_equal(p, RAMS_PRECISION_BF16);
+    assert_int_equal(rams_precision_parse("fp16", &p), RAMS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(p, RAMS_PRECISION_BF16);
+    assert_string_equal(rams_precision_name(RAMS_PRECISION_INT8), "int8");
+    assert_string_equal(rams_precision_name((rams_precision)9), "unknown");
+}
+
+static rams_status load_with(rams_precision precision, const char *kernel, rams_model **m)
+{
+    rams_model_params mp = rams_model_default_params();
+    mp.precision = precision;
+    mp.kernel = kernel;
+    return rams_model_load(test_data_path("tiny_f32.safetensors"), &mp, m);
+}
+
+static void test_model_params(void **state)
+{
+    (void)state;
+    rams_model_params mp = rams_model_default_params();
+    assert_int_equal(mp.precision, RAMS_PRECISION_F32);
+    assert_null(mp.kernel);
+
+    rams_model *m = NULL;
+    rams_model_info info;
+    assert_int_equal(load_with(RAMS_PRECISION_F32, NULL, &m), RAMS_OK);
+    assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+    assert_int_equal(info.precision, RAMS_PRECISION_F32);
+    assert_string_equal(info.kernel, "openblas-sgemm");
+    assert_null(m->packed); /* f32 weights in place */
+    rams_model_free(m);
+
+    assert_int_equal(load_with(RAMS_PRECISION_BF16, "bf16-portable", &m), RAMS_OK);
+    assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+    assert_int_equal(info.precision, RAMS_PRECISION_BF16);
+    assert_string_equal(info.kernel, "bf16-portable");
+    assert_null(m->converted); /* f32 file: nothing widened, the matrices packed */
+    assert_non_null(m->packed);
+    rams_model_free(m);
+
+    /* int8 is reserved; a kernel of another precision, an unknown one, a bad precision. */
+    m = (rams_model *)1;
+    assert_int_equal(load_with(RAMS_PRECISION_INT8, NULL, &m), RAMS_ERR_UNSUPPORTED);
+    assert_null(m);
+    assert_non_null(strstr(rams_last_error(), "int8"));
+    assert_int_equal(load_with(RAMS_PRECISION_F32, "bf16-portable", &m), RAMS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rams_last_error(), "bf16-portable computes in bf16"));
+    assert_int_equal(load_with(RAMS_PRECISION_BF16, "bf16-fast", &m), RAMS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rams_last_error(), "no such kernel"));
+    assert_int_equal(load_with((rams_precision)7, NULL, &m), RAMS_ERR_INVALID_ARGUMENT);
+    const rams_gemm_backend *amx = rams_gemm_backend_named("bf16-amx");
+    if (amx && !amx->available()) {
+        assert_int_equal(load_with(RAMS_PRECISION_BF16, "bf16-amx", &m), RAMS_ERR_UNSUPPORTED);
+        assert_non_null(strstr(rams_last_error(), "AMX"));
+    }
+
+    /* RAMSTRANS_KERNEL chooses for its own precision only, and an unknown name is refused. */
+    setenv("RAMSTRANS_KERNEL", "bf16-portable", 1);
+    assert_string_equal(rams_kernel_for(RAMS_PRECISION_BF16), "bf16-portable");
+    assert_string_equal(rams_kernel_for(RAMS_PRECISION_F32), "openblas-sgemm");
+    assert_int_equal(load_with(RAMS_PRECISION_BF16, NULL, &m), RAMS_OK);
+    assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+    assert_string_equal(info.kernel, "bf16-portable");
+    rams_model_free(m);
+    setenv("RAMSTRANS_KERNEL", "nonsense", 1);
+    assert_int_equal(load_with(RAMS_PRECISION_BF16, NULL, &m), RAMS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(rams_last_error(), "RAMSTRANS_KERNEL=nonsense"));
+    unsetenv("RAMSTRANS_KERNEL");
+
+    /* An older caller's smaller params (the 0.2 layout, no precision) load in f32. */
+    rams_model_params old;
+    rams_model_params_init(&old, offsetof(rams_model_params, precision));
+    old.precision = RAMS_PRECISION_INT8; /* beyond its size: never read */
+    assert_int_equal(rams_model_load(test_data_path("tiny_f32.safetensors"), &old, &m), RAMS_OK);
+    assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+    assert_int_equal(info.precision, RAMS_PRECISION_F32);
+    rams_model_free(m);
+}
+
+/* ---- the engine in bf16 ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *model, *dir, *input;
+} engine_case;
+
+static const engine_case cases[] = {
+    {"tiny_f32.safetensors", "f32/input", "input.npy"},
+    {"tiny_f32.safetensors", "f32/input_border", "input_border.npy"},
+    {"tiny_f16.safetensors", "f16/input", "input.npy"},
+    {"vit_tiny_f32.safetensors", "vit/f32/input", "vit/input.npy"},
+    {"vit_tiny_f32.safetensors", "vit/f32/input_border", "vit/input_border.npy"},
+};
+
+static double *golden(const engine_case *c, const char *what, size_t *n)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s/%s.npy", c->dir, what);
+    return test_load_npy_f64(name, n);
+}
+
+/* Worst |got - want| / (atol + rtol |want|). */
+static double ratio(const float *got, const double *want, size_t n, double rtol, double atol, double *abs_err)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]);
+        if (abs_err && e > *abs_err) *abs_err = e;
+        double r = e / (atol + rtol * fabs(want[i]));
+        if (!(r <= worst)) worst = r;
+    }
+    return worst;
+}
+
+/* Runs every case in bf16 on `kernel`; checks the logits against the f32 golden ones and returns
+ * the worst absolute logit error (printed). */
+static void engine_on(const char *kernel)
+{
+    double worst = 0, worst_abs = 0;
+    int boxes_equal = 0, runs = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const engine_case *c = &cases[k];
+        rams_model_params mp = rams_model_default_params();
+        mp.precision = RAMS_PRECISION_BF16;
+        mp.kernel = kernel;
+        rams_model *m;
+        if (rams_model_load(test_data_path(c->model), &mp, &m) != RAMS_OK) fail_msg("%s", rams_last_error());
+        rams_context_params cp = rams_context_default_params();
+        cp.threads = 2;
+        rams_context *ctx;
+        assert_int_equal(rams_context_create(m, &cp, &ctx), RAMS_OK);
+        size_t n;
+        float *x = test_load_npy(c->input, &n, NULL, NULL);
+        rams_run_params rp = rams_run_default_params();
+        rp.mode = RAMS_MODE_FUSED;
+        rams_result r;
+        int S = m->cfg.image_size;
+        assert_int_equal(rams_classify_tensor(ctx, x, 3, S, S, &rp, &r), RAMS_OK);
+        double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n), *box = golden(c, "box", &n);
+        double e1 = ratio(r.logits_scale1, l1, n, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
+        if (e1 > worst) worst = e1;
+        if (!(e1 <= 1))
+            fail_msg("%s on %s, %s: scale-1 logits %.3fx the tolerance", kernel, c->model, c->input, e1);
+        /* The zoom box: a cell's score nearer the threshold than bf16's error may flip; scale 2 is
+         * compared only when the box is the golden one (it is, on these inputs: counted below). */
+        int same_box = r.box.top == (int)box[0] && r.box.left == (int)box[1] && r.box.bottom == (int)box[2] &&
+                       r.box.right == (int)box[3];
+        boxes_equal += same_box, runs++;
+        if (same_box) {
+            double e2 = ratio(r.logits_scale2, l2, (size_t)m->cfg.classes, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
+            if (e2 > worst) worst = e2;
+            if (!(e2 <= 1))
+                fail_msg("%s on %s, %s: scale-2 logits %.3fx the tolerance", kernel, c->model, c->input, e2);
+        }
+        free(l1), free(l2), free(box), free(x);
+        rams_context_free(ctx);
+        rams_model_free(m);
+    }
+    print_message("%s: logits within %.2f of the tolerance (worst absolute error %.3g); zoom box equal to f32's on %d of %d\n",
+                  kernel, worst, worst_abs, boxes_equal, runs);
+    assert_int_equal(boxes_equal, runs);
+}
+
+static void test_engine(void **state)
+{
+    (void)state;
+    int ran = 0;
+    for (int i = 0; rams_gemm_backends[i]; i++) {
+        const rams_gemm_backend *be = rams_gemm_backends[i];
+        if (be->precision != RAMS_PRECISION_BF16) continue;
+        if (!be->available()) {
+            print_message("skipped: %s: this CPU has no %s\n", be->name, be->needs);
+            continue;
+        }
+        engine_on(be->name);
+        ran++;
+    }
+    assert_true(ran >= 1); /* bf16-portable runs everywhere */
+}
+
+/* `test_gemm_bf16 KERNEL` (ctest gemm_bf16_amx, gemm_bf16_avx512): that kernel alone, the product
+ * and the engine; exit status 77 (ctest: Skipped, shown in its summary) with the reason on stdout
+ * when this CPU cannot run it. */
+static const char *only_kernel;
+
+static void test_one_kernel(void **state)
+{
+    (void)state;
+    kernel_test(only_kernel);
+    engine_on(only_kernel);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2) {
+        only_kernel = argv[1];
+        const rams_gemm_backend *be = rams_gemm_backend_named(only_kernel);
+        if (!be || !be->available()) {
+            const rams_cpu_info *cpu = rams_cpu();
+            if (!be) printf("skipped: %s is not built for this architecture\n", only_kernel);
+            else if (strstr(only_kernel, "amx") && cpu->amx_in_cpuid) printf("skipped: %s: this CPU has AMX but %s\n", only_kernel, cpu->amx_refused);
+            else printf("skipped: %s: this CPU has no %s (it has: %s)\n", only_kernel, be->needs, rams_cpu_features());
+            return 77;
+        }
+        const struct CMUnitTest one[] = {cmocka_unit_test(test_one_kernel)};
+        return cmocka_run_group_tests(one, NULL, NULL);
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpu_and_choice),
+        cmocka_unit_test(test_model_params),
+        cmocka_unit_test(test_portable),
+        cmocka_unit_test(test_avx512),
+        cmocka_unit_test(test_amx),
+        cmocka_unit_test(test_emulated),
+        cmocka_unit_test(test_engine),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
