@@ -14,9 +14,10 @@ static const char bench_usage[] =
     "                     [--input FILE] [--precision f32|bf16] [--kernel NAME] [--json]\n"
     "\n"
     "Times one image through the model: model load, the first (cold) run, then N runs (default 5)\n"
-    "with the time of each stage, and the GFLOP/s achieved against sgemm on this machine, measured\n"
-    "on the spot by the library with the same threads and kernels the engine uses, on the model's\n"
-    "shapes.  The input is FILE (image or .npy) or, by default, a fixed pseudo-random tensor.\n"
+    "with the time of each stage, and the GFLOP/s achieved against this machine's sgemm rate and\n"
+    "its bf16 rate (the bf16 kernel this CPU runs), both measured on the spot by the library with\n"
+    "the same threads and kernels the engine uses, on the model's shapes.  The input is FILE\n"
+    "(image or .npy) or, by default, a fixed pseudo-random tensor.\n"
     "\n"
     "  -m, --model PATH   model file (default: the installed default model)\n"
     "      --precision P  f32 (default; exact) or bf16 (bf16 matrix products, f32 sums)\n"
@@ -115,8 +116,12 @@ int cli_cmd_bench(int argc, char **argv)
     }
     double per_image = total / runs, flops = rams_model_flops(m, r.mode);
     double rss = peak_rss_mb();
-    double sgemm = 0;
-    if (rams_measure_gemm_gflops(m, (int)threads, SGEMM_SECONDS, &sgemm) != RAMS_OK) {
+    double sgemm = 0, bf16 = 0;
+    const char *bf16_kernel = rams_kernel_for(RAMS_PRECISION_BF16);
+    /* The bf16 rate of the kernel the model runs on when it is a bf16 one, else of this CPU's. */
+    if (info.precision == RAMS_PRECISION_BF16) bf16_kernel = info.kernel;
+    if (rams_measure_gemm_gflops(m, (int)threads, SGEMM_SECONDS, &sgemm) != RAMS_OK ||
+        (bf16_kernel && rams_measure_kernel_gflops(m, bf16_kernel, (int)threads, SGEMM_SECONDS, &bf16) != RAMS_OK)) {
         cli_report("bench", rams_last_error());
         free(tensor), rams_context_free(ctx), rams_model_free(m);
         return CLI_EXIT_FAILED;
@@ -137,6 +142,12 @@ int cli_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(o, "gflop_per_image", flops / 1e9);
         cJSON_AddNumberToObject(o, "gflops", achieved);
         cJSON_AddNumberToObject(o, "sgemm_gflops", sgemm);
+        cJSON_AddStringToObject(o, "precision", rams_precision_name(info.precision));
+        cJSON_AddStringToObject(o, "kernel", info.kernel ? info.kernel : "unknown");
+        if (bf16_kernel) cJSON_AddStringToObject(o, "bf16_kernel", bf16_kernel);
+        else cJSON_AddNullToObject(o, "bf16_kernel");
+        cJSON_AddNumberToObject(o, "bf16_gflops", bf16);
+        cJSON_AddStringToObject(o, "cpu_features", rams_cpu_features());
         cJSON_AddNumberToObject(o, "peak_rss_mb", rss);
         char *text = cJSON_PrintUnformatted(o);
         if (text) puts(text);
@@ -146,13 +157,17 @@ int cli_cmd_bench(int argc, char **argv)
         printf("model       %s: %dx%d, patch %d, %d layers, hidden %d, %s\n", model_path ? model_path : "(default)",
                S, S, info.patch_size, info.num_layers, info.hidden_size, info.dtype);
         printf("mode        %s, %ld thread%s, %ld runs\n", rams_mode_name(r.mode), threads, threads == 1 ? "" : "s", runs);
+        printf("precision   %s, kernel %s (this CPU: %s)\n", rams_precision_name(info.precision),
+               info.kernel ? info.kernel : "?", *rams_cpu_features() ? rams_cpu_features() : "none of avx2/avx512/amx");
         printf("load        %8.1f ms\n", load_s * 1e3);
         printf("first run   %8.1f ms (cold)\n", cold_s * 1e3);
         printf("per image   %8.1f ms (%.1f images/s)\n", per_image * 1e3, 1.0 / per_image);
         for (int k = 0; k < RAMS_STAGE_COUNT; k++)
             printf("  %-16s %8.2f ms\n", rams_stage_name((rams_stage)k), stage[k] / runs * 1e3);
-        printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%)\n", flops / 1e9,
+        printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%)", flops / 1e9,
                achieved, sgemm, sgemm > 0 ? 100 * achieved / sgemm : 0);
+        if (bf16_kernel) printf(", %s %.1f GFLOP/s (%.0f%%)", bf16_kernel, bf16, bf16 > 0 ? 100 * achieved / bf16 : 0);
+        printf("\n");
         printf("peak RSS    %.1f MB\n", rss);
     }
     free(tensor);

@@ -5,12 +5,15 @@
 #include "cli.h"
 
 static const char *const info_usage =
-    "usage: ramscli info [--model PATH] [--json]\n"
+    "usage: ramscli info [--model PATH] [--precision f32|bf16] [--kernel NAME] [--json]\n"
     "\n"
     "Describes a model file: architecture, weight dtype, preprocessing, labels, default mode,\n"
-    "file size, and the library version.\n"
+    "file size, and the library version; the precision and matrix-product kernel it is loaded\n"
+    "with, what this CPU offers (CPUID and XCR0) and the kernel each precision runs on here.\n"
     "\n"
     "  -m, --model PATH   the model file (default: the default model)\n"
+    "      --precision P  load it in f32 (default) or bf16\n"
+    "      --kernel NAME  load it on this kernel of the precision\n"
     "      --json         one JSON object on one line\n"
     "  -h, --help         this text\n";
 
@@ -49,14 +52,25 @@ static void print_info_text(const char *path, const rams_model *m, const rams_mo
         printf("%s %s", i ? "," : "", l ? l : "?");
     }
     printf("%s\n", shown < in->num_classes ? ", ..." : "");
+    printf("precision     %s, kernel %s\n", rams_precision_name(in->precision), in->kernel ? in->kernel : "?");
+    printf("this CPU      %s\n", *rams_cpu_features() ? rams_cpu_features() : "(none of avx2, avx512, amx)");
+    printf("kernels here ");
+    for (int p = RAMS_PRECISION_F32; p <= RAMS_PRECISION_INT8; p++) {
+        const char *k = rams_kernel_for((rams_precision)p);
+        printf("%s %s: %s", p ? "," : "", rams_precision_name((rams_precision)p), k ? k : "not supported");
+    }
+    printf("\n");
     printf("library       %s\n", rams_version_string());
 }
 
 int cli_cmd_info(int argc, char **argv) {
     const char *model_path = NULL;
+    cli_load_options load = {RAMS_PRECISION_F32, NULL};
     int json = 0, first;
     const cli_option options[] = {
         CLI_STRING("model", 'm', &model_path),
+        CLI_PRECISION("precision", 0, &load.precision),
+        CLI_STRING("kernel", 0, &load.kernel),
         CLI_FLAG("json", 0, &json),
         CLI_END,
     };
@@ -64,7 +78,7 @@ int cli_cmd_info(int argc, char **argv) {
     int parsed = cli_parse_command_line(&cl, argc, argv, &first);
     if (parsed != CLI_PARSED) return parsed;
 
-    rams_model *m = cli_load_model(model_path, NULL);
+    rams_model *m = cli_load_model(model_path, &load);
     if (!m) return CLI_EXIT_FAILED;
     const char *shown_path = model_path ? model_path : rams_default_model_path();
     rams_model_info info;

@@ -123,6 +123,17 @@ char *cli_info_json(const char *path, const rams_model *m, const rams_model_info
     cJSON_AddStringToObject(o, "default_mode", rams_mode_name(info->default_mode));
     cJSON_AddNumberToObject(o, "file_bytes", (double)info->file_bytes);
     cJSON_AddItemToObject(o, "preprocess", preprocess_json(&info->preprocess));
+    cJSON_AddStringToObject(o, "precision", rams_precision_name(info->precision));
+    cJSON_AddStringToObject(o, "kernel", info->kernel ? info->kernel : "unknown");
+    /* This CPU: what it offers, and the kernel each precision would run on here (null: none). */
+    cJSON *cpu = cJSON_AddObjectToObject(o, "cpu");
+    cJSON_AddStringToObject(cpu, "features", rams_cpu_features());
+    cJSON *kernels = cJSON_AddObjectToObject(cpu, "kernels");
+    for (int p = RAMS_PRECISION_F32; p <= RAMS_PRECISION_INT8; p++) {
+        const char *k = rams_kernel_for((rams_precision)p);
+        if (k) cJSON_AddStringToObject(kernels, rams_precision_name((rams_precision)p), k);
+        else cJSON_AddNullToObject(kernels, rams_precision_name((rams_precision)p));
+    }
     cJSON *labels = cJSON_AddArrayToObject(o, "labels");
     for (int i = 0; labels && i < info->num_classes; i++) {
         const char *l = rams_model_label(m, i);

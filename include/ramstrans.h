@@ -352,6 +352,12 @@ RAMS_API double rams_model_flops(const rams_model *model, rams_mode mode);
 RAMS_API rams_status rams_measure_gemm_gflops(const rams_model *model, int threads, double seconds,
                                               double *out);
 
+/* The same for a matrix-product kernel by name ("bf16-amx", ...; NULL: the one the model runs on),
+ * with its own numerics (a bf16 kernel rounds and packs as the engine does): the machine's bf16
+ * rate.  RAMS_ERR_UNSUPPORTED when this CPU cannot run the kernel. */
+RAMS_API rams_status rams_measure_kernel_gflops(const rams_model *model, const char *kernel, int threads,
+                                                double seconds, double *out);
+
 #endif
 
 #ifdef __cplusplus
