@@ -10,6 +10,11 @@
 #include "../error.h"
 
 extern const rams_gemm_backend rams_backend_f32, rams_backend_bf16_portable;
+extern const rams_gemm_backend rams_backend_int8_portable;
+#ifdef RAMS_HAVE_X86_KERNELS
+extern const rams_gemm_backend rams_backend_int8_amx, rams_backend_int8_avx512_vnni, rams_backend_int8_avx_vnni,
+    rams_backend_int8_avx2;
+#endif
 #ifdef RAMS_HAVE_X86_KERNELS
 extern const rams_gemm_backend rams_backend_bf16_amx, rams_backend_bf16_avx512;
 #endif
@@ -22,6 +27,13 @@ const rams_gemm_backend *const rams_gemm_backends[] = {
     &rams_backend_bf16_avx512,
 #endif
     &rams_backend_bf16_portable,
+#ifdef RAMS_HAVE_X86_KERNELS
+    &rams_backend_int8_amx,
+    &rams_backend_int8_avx512_vnni,
+    &rams_backend_int8_avx_vnni,
+    &rams_backend_int8_avx2,
+#endif
+    &rams_backend_int8_portable,
     NULL,
 };
 

@@ -51,6 +51,11 @@ typedef struct rams_gemm_backend {
     size_t (*scratch_bytes)(int rows, int in_dim);
     void (*gemm)(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
                  void *scratch, size_t scratch_bytes);
+    /* int8 backends (gemm_int8.c): packs a q8 model file's int8 weights q[out_dim][in_dim] with
+     * their per-row scales as they are (never through f32, so the file's scales are kept bit for
+     * bit); NULL elsewhere.  A matrix the int8 precision keeps in f32 (the patch embedding) is
+     * bound as `f32` with `packed` NULL, and the int8 `gemm` runs it through OpenBLAS. */
+    void (*pack_q8)(void *dst, int out_dim, int in_dim, const int8_t *q, const float *scale);
 } rams_gemm_backend;
 
 /* The registry (gemm.c). */

@@ -1,0 +1,96 @@
+/* The loops around an int8 kernel's tile, and the one dequantizing epilogue (gemm_int8.h).
+ * Included by each kernel's translation unit after it defines
+ *
+ *   I8_MR, I8_NR          the tile's rows and columns
+ *   I8_PACKED             1: weights in K4x16 panels; 0: row-major [n_pad][k_pad]
+ *   i8_tile(a, a_stride, b, b_stride, k_pad, c)   the tile (static inline)
+ *
+ * so that the tile is inlined and the epilogue compiled for the same instruction set.  Every such
+ * file is compiled with -ffp-contract=off: the epilogue's multiply and add stay two roundings
+ * everywhere, so every kernel gives the same floats from the same integers. */
+#ifndef I8_MR
+#error "define I8_MR, I8_NR, I8_PACKED and i8_tile before including gemm_int8_driver.h"
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gemm_int8.h"
+
+/* Columns per block: the block's weights (I8_BLOCK_BYTES) stay in a core's L2 cache while every
+ * row block of activations passes over them. */
+#define I8_BLOCK_BYTES (192 * 1024)
+
+static inline const int8_t *i8_weights_at(const rams_i8_matrix *m, int j0, size_t *b_stride)
+{
+    if (I8_PACKED) {
+        *b_stride = (size_t)m->k_pad * 16;
+        return m->data + (size_t)(j0 / 16) * *b_stride + (size_t)(j0 % 16) * 4;
+    }
+    *b_stride = (size_t)m->k_pad;
+    return m->data + (size_t)j0 * m->k_pad;
+}
+
+static inline int i8_block_cols(const rams_i8_matrix *m)
+{
+    int cols = I8_BLOCK_BYTES / m->k_pad / I8_NR * I8_NR;
+    return cols < I8_NR ? I8_NR : cols;
+}
+
+/* out[r][j] += (float)(c - a_zero[r] * wsum[j]) * (a_scale[r] * w_scale[j]) for the tile's valid
+ * rows and columns. */
+static inline void i8_epilogue(const rams_i8_matrix *m, const int32_t *c, int r0, int rows, int j0, int cols,
+                               const float *a_scale, const int32_t *a_zero, float *out, int out_stride)
+{
+    const float *ws = m->scale + j0;
+    const int32_t *wsum = m->wsum + j0;
+    for (int i = 0; i < rows; i++) {
+        float sa = a_scale[r0 + i];
+        int32_t za = a_zero[r0 + i];
+        const int32_t *ci = c + (size_t)i * I8_NR;
+        float *o = out + (size_t)(r0 + i) * out_stride + j0;
+        for (int j = 0; j < cols; j++) {
+            float coef = sa * ws[j];
+            float v = (float)(ci[j] - za * wsum[j]);
+            o[j] = o[j] + v * coef;
+        }
+    }
+}
+
+static void i8_driver_gemm(const rams_i8_matrix *m, const void *a, size_t a_stride, const float *a_scale,
+                           const int32_t *a_zero, int rows, float *out, int out_stride)
+{
+    _Alignas(64) int32_t c[I8_MR * I8_NR];
+    int block = i8_block_cols(m);
+    for (int n0 = 0; n0 < m->n; n0 += block) {
+        int n1 = n0 + block < m->n ? n0 + block : m->n;
+        for (int r0 = 0; r0 < rows; r0 += I8_MR) {
+            const void *ar = (const char *)a + (size_t)r0 * a_stride;
+            int rr = rows - r0 < I8_MR ? rows - r0 : I8_MR;
+            for (int j0 = n0; j0 < n1; j0 += I8_NR) {
+                size_t b_stride;
+                const int8_t *b = i8_weights_at(m, j0, &b_stride);
+                i8_tile(ar, a_stride, b, b_stride, m->k_pad, c);
+                i8_epilogue(m, c, r0, rr, j0, n1 - j0 < I8_NR ? n1 - j0 : I8_NR, a_scale, a_zero, out, out_stride);
+            }
+        }
+    }
+}
+
+static void i8_driver_gemm_int32(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows, int32_t *out,
+                                 int out_stride)
+{
+    _Alignas(64) int32_t c[I8_MR * I8_NR];
+    for (int r0 = 0; r0 < rows; r0 += I8_MR) {
+        const void *ar = (const char *)a + (size_t)r0 * a_stride;
+        int rr = rows - r0 < I8_MR ? rows - r0 : I8_MR;
+        for (int j0 = 0; j0 < m->n; j0 += I8_NR) {
+            size_t b_stride;
+            const int8_t *b = i8_weights_at(m, j0, &b_stride);
+            i8_tile(ar, a_stride, b, b_stride, m->k_pad, c);
+            int cols = m->n - j0 < I8_NR ? m->n - j0 : I8_NR;
+            for (int i = 0; i < rr; i++)
+                for (int j = 0; j < cols; j++) out[(size_t)(r0 + i) * out_stride + j0 + j] = c[i * I8_NR + j];
+        }
+    }
+}
