@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The performance comparison of issue 5, in one run on the same cores and thread count:
-#   ramscli (whole process on 1 and on 6 inputs: steady state = the difference / 5; cold start),
+# The performance comparison of issues 5 and 12, in one run on the same cores and thread count:
+#   ramscli in f32 and in bf16 (--precision bf16: the bf16 kernel this CPU runs, named in the
+#   output with the CPU's flags) (whole process on 1 and on 6 inputs: steady state = the difference
+#   / 5; cold start),
 #   ONNX Runtime's CPU engine (npm onnxruntime-node, installed with --ignore-scripts into a
 #   scratch folder, never a project dependency) on the same scale-1 network exported to ONNX,
 #   and the PyTorch reference; ViT-B/16 at 448 with random weights; peak RSS of each.
@@ -12,7 +14,7 @@ set -euo pipefail
 threads=${1:-2}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${BENCH_WORK:-/tmp/ramstrans-bench}
-cli=$root/build/ramscli
+cli=${RAMSCLI:-$root/build/ramscli}   # RAMSCLI=/path/to/ramscli for another build folder
 py=/usr/bin/python3
 mkdir -p "$work"
 cd "$root"
@@ -60,12 +62,24 @@ b.openblas_get_corename.restype = ctypes.c_char_p; print(b.openblas_get_corename
         res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
     done
 done
+# bf16 (issue 12): the environment as is; the kernel is the library's choice for this CPU.
+for mode in scale1 fused; do
+    read -r t1 rss1 < <(measure "$cli" classify --json --precision bf16 --threads "$threads" --mode $mode --model "$work/vitb.safetensors" $inputs1)
+    read -r t6 rss6 < <(measure "$cli" classify --json --precision bf16 --threads "$threads" --mode $mode --model "$work/vitb.safetensors" $inputs6)
+    k=bf16.$mode
+    res[$k.t1]=$t1; res[$k.t6]=$t6; res[$k.rss]=$rss6
+    res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
+done
+info_json=$("$cli" info --json --precision bf16 --model "$work/vitb.safetensors")
+bf16_kernel=$(echo "$info_json" | $py -c "import json,sys; print(json.load(sys.stdin)['kernel'])")
+cpu_flags=$(echo "$info_json" | $py -c "import json,sys; print(json.load(sys.stdin)['cpu']['features'] or 'none of avx2/avx512/amx')")
 read -r _ ort_rss < <(measure env ORT_DIR="$work/ort" node bench/ort_bench.js "$work/vitb.onnx" "$threads" 5 "$work/x0.npy")
 ort_json=$(cat "$work/out.txt")
 ort_s=$(echo "$ort_json" | $py -c "import json,sys; print(json.load(sys.stdin)['median_s'])")
 read -r _ torch_rss < <(measure $py tools/bench/bench_torch.py --model "$work/vitb.safetensors" --input "$work/x0.npy" --threads "$threads" --runs 2)
 torch_json=$(cat "$work/out.txt")
 load_ms=$("$cli" bench --json --runs 1 --threads "$threads" --mode scale1 --model "$work/vitb.safetensors" | $py -c "import json,sys; d=json.load(sys.stdin); print(round(d['load_s']*1e3,1))")
+bf16_bench=$("$cli" bench --json --runs 1 --threads "$threads" --mode scale1 --precision bf16 --model "$work/vitb.safetensors")
 
 $py - <<PY
 import json
@@ -76,10 +90,14 @@ res["pinned"].update(s1=${res[pinned.scale1.steady]}, f=${res[pinned.fused.stead
                      f_t1=${res[pinned.fused.t1]}, s1_rss=${res[pinned.scale1.rss]}, f_rss=${res[pinned.fused.rss]})
 res["unpinned"].update(s1=${res[unpinned.scale1.steady]}, f=${res[unpinned.fused.steady]}, s1_t1=${res[unpinned.scale1.t1]},
                        f_t1=${res[unpinned.fused.t1]}, s1_rss=${res[unpinned.scale1.rss]}, f_rss=${res[unpinned.fused.rss]})
+res["bf16"] = dict(core="$bf16_kernel", s1=${res[bf16.scale1.steady]}, f=${res[bf16.fused.steady]}, s1_t1=${res[bf16.scale1.t1]},
+                   f_t1=${res[bf16.fused.t1]}, s1_rss=${res[bf16.scale1.rss]}, f_rss=${res[bf16.fused.rss]})
+bb = json.loads('''$bf16_bench''')
 ort, ort_rss, torch_rss = $ort_s, $ort_rss, $torch_rss
 t = json.loads('''$torch_json''')
 cpu = open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].split(chr(10))[0].strip()
 print(f"machine: $(nproc) cores, {cpu}, threads $threads; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} here")
+print(f"CPU flags (libramstrans: CPUID + XCR0): $cpu_flags; bf16 kernel here: $bf16_kernel")
 print()
 print("| engine (ViT-B/16 @ 448, f32) | scale 1 | both scales | peak RSS |")
 print("|---|---|---|---|")
@@ -87,6 +105,9 @@ for e, what in (("pinned", "environment as is"), ("unpinned", "OPENBLAS_CORETYPE
     r = res[e]
     print(f"| ramscli, OpenBLAS {r['core']} kernels ({what}) | {r['s1']:.3f} s | {r['f']:.3f} s | "
           f"{r['s1_rss']} MB (scale1), {r['f_rss']} MB (fused) |")
+r = res["bf16"]
+print(f"| ramscli --precision bf16, kernel {r['core']} | {r['s1']:.3f} s | {r['f']:.3f} s | "
+      f"{r['s1_rss']} MB (scale1), {r['f_rss']} MB (fused) |")
 print(f"| ONNX Runtime 1.20.1 (median of 5) | {ort:.3f} s | - | {ort_rss} MB |")
 print(f"| PyTorch reference ({t['torch']}, median of 2) | {t['scale1_s']:.3f} s | {t['fused_s']:.3f} s | {torch_rss} MB |")
 print()
@@ -97,4 +118,12 @@ for e in ("pinned", "unpinned"):
           f"cold whole process {r['s1_t1']:.3f} s = {r['s1_t1'] / r['s1']:.2f}x steady (scale1), "
           f"{r['f_t1']:.3f} s = {r['f_t1'] / r['f']:.2f}x (fused) (target <= 1.2)")
 print(f"- model load $load_ms ms (target < 50); steady state = (time on 6 inputs - time on 1) / 5, whole processes")
+r, f32 = res["bf16"], res["pinned"]
+lim = {"bf16-amx": (0.30, 0.60), "bf16-avx512": (0.60, 1.2)}.get(r["core"])
+print(f"- bf16 ({r['core']}): scale1 / ORT {r['s1'] / ort:.2f}x, fused / ORT {r['f'] / ort:.2f}x" +
+      (f" (targets of issue 12 for this kernel: <= {lim[0]}, <= {lim[1]})" if lim else " (issue 12 sets no target for the portable kernel)") +
+      f"; bf16 / f32 {r['s1'] / f32['s1']:.2f}x scale1, {r['f'] / f32['f']:.2f}x fused; peak RSS {r['s1_rss']} / {r['f_rss']} MB against f32's "
+      f"{f32['s1_rss']} / {f32['f_rss']} MB (target: not higher); model load {bb['load_s'] * 1e3:.0f} ms (packing); "
+      f"ramscli bench: {bb['gflops']:.1f} GFLOP/s, {100 * bb['gflops'] / bb['bf16_gflops']:.0f}% of the bf16 kernel's rate here "
+      f"({bb['bf16_gflops']:.1f}), sgemm {bb['sgemm_gflops']:.1f}")
 PY

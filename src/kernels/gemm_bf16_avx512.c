@@ -25,7 +25,13 @@ typedef __m512i v32bf;
 #define V_ZERO() _mm512_setzero_ps()
 #define V_ZERO_BF() _mm512_setzero_si512()
 #define V_LOAD_BF(p) _mm512_loadu_si512((const void *)(p))
-#define V_SET1_PAIR(p) _mm512_set1_epi32(*(const int32_t *)(const void *)(p))
+/* A pair of bf16 activations broadcast to every lane (_mm_loadu_si32 may alias the uint16_t
+ * scratch, which an int32_t pointer may not; it compiles to one broadcast load). */
+static inline __m512i set1_pair(const uint16_t *p)
+{
+    return _mm512_broadcastd_epi32(_mm_loadu_si32(p));
+}
+#define V_SET1_PAIR(p) set1_pair(p)
 #define V_DP(acc, a, b) _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(b))
 /* out[0..n) += v, for n <= 16 */
 #define V_ADD_STORE(out, v, n)                                                                         \
