@@ -23,7 +23,9 @@ static void rowmajor_pack(void *dst, int out_dim, int in_dim, rams_row_reader re
     }
 }
 
-/* Weights widened per product: about 1 M floats (4 MB) a panel, at least 16 rows, whole panels of 16. */
+/* Weights widened per product: about 1 M floats (4 MB) a panel, at least 16 rows, whole panels of 16.
+ * The scratch holds max(PANEL_FLOATS, 16 * in_dim) floats for the panel, which bounds the panel of
+ * any narrower matrix too, then the rounded activations. */
 #define PANEL_FLOATS (1 << 20)
 
 static int panel_rows(int out_dim, int in_dim)
@@ -33,11 +35,15 @@ static int panel_rows(int out_dim, int in_dim)
     return n < out_dim ? n : out_dim;
 }
 
-static size_t panel_floats(int in_dim) { return (size_t)(PANEL_FLOATS / in_dim / 16 * 16 < 16 ? 16 : PANEL_FLOATS / in_dim / 16 * 16) * in_dim; }
+static size_t panel_room(int in_dim)
+{
+    size_t sixteen = (size_t)16 * in_dim;
+    return sixteen > PANEL_FLOATS ? sixteen : PANEL_FLOATS;
+}
 
 static size_t portable_scratch_bytes(int rows, int in_dim)
 {
-    return (panel_floats(in_dim) + (size_t)(rows < 1 ? 1 : rows) * in_dim) * sizeof(float) + 64;
+    return (panel_room(in_dim) + (size_t)(rows < 1 ? 1 : rows) * in_dim) * sizeof(float);
 }
 
 static void portable_gemm(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
@@ -45,10 +51,12 @@ static void portable_gemm(float *out, int out_stride, const float *in, int in_st
 {
     int K = W->in_dim, N = W->out_dim, NC = panel_rows(N, K);
     const uint16_t *w = W->packed;
-    float *panel = scratch, *a = panel + panel_floats(K);
-    size_t room = scratch_bytes / sizeof(float) - panel_floats(K) - 16;
-    int block = (int)(room / (size_t)K); /* rows of activations per sweep over the weights */
-    if (block > rows) block = rows;
+    size_t floats = scratch_bytes / sizeof(float), panel = (size_t)NC * K;
+    /* The callers give at least scratch_bytes(1, K); the activations take what the panel leaves. */
+    size_t room = floats > panel + (size_t)K ? floats - panel : (size_t)K;
+    float *a = (float *)scratch + panel;
+    float *widened = scratch;
+    int block = room / (size_t)K > (size_t)rows ? rows : (int)(room / (size_t)K); /* rows per sweep */
     for (int r0 = 0; r0 < rows; r0 += block) {
         int m = rows - r0 < block ? rows - r0 : block;
         for (int r = 0; r < m; r++) {
@@ -59,12 +67,12 @@ static void portable_gemm(float *out, int out_stride, const float *in, int in_st
         for (int n0 = 0; n0 < N; n0 += NC) {
             int n = N - n0 < NC ? N - n0 : NC;
             const uint16_t *src = w + (size_t)n0 * K;
-            for (size_t i = 0; i < (size_t)n * K; i++) panel[i] = rams_bf16_to_f32(src[i]);
+            for (size_t i = 0; i < (size_t)n * K; i++) widened[i] = rams_bf16_to_f32(src[i]);
             float *o = out + (size_t)r0 * out_stride + n0;
             if (m == 1)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, 1.0f, panel, K, a, 1, 1.0f, o, 1);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, 1.0f, widened, K, a, 1, 1.0f, o, 1);
             else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f, a, K, panel, K, 1.0f, o, out_stride);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f, a, K, widened, K, 1.0f, o, out_stride);
         }
     }
 }
