@@ -31,7 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 
 #define RAMSTRANS_EXPERIMENTAL
@@ -378,6 +380,99 @@ static void engine_on(const char *kernel)
     assert_int_equal(boxes_equal, runs);
 }
 
+/* A copy of tiny_f32.safetensors whose weight matrices are BF16 (rounded to nearest even), the
+ * other tensors f32: loaded in bf16 it must give bit for bit the logits of the f32 file loaded in
+ * bf16 (the packing rounds the same values), with nothing of the matrices widened to f32. */
+static void test_bf16_file(void **state)
+{
+    (void)state;
+    FILE *f = fopen(test_data_path("tiny_f32.safetensors"), "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size_t size = (size_t)ftell(f);
+    rewind(f);
+    uint8_t *bytes = malloc(size);
+    assert_int_equal(fread(bytes, 1, size, f), size);
+    fclose(f);
+    uint64_t hlen;
+    memcpy(&hlen, bytes, 8);
+    char *htext = strndup((const char *)bytes + 8, (size_t)hlen);
+    cJSON *h = cJSON_Parse(htext);
+    assert_non_null(h);
+    const uint8_t *data = bytes + 8 + hlen;
+    uint8_t *out = malloc(size);
+    size_t at = 0, matrices = 0;
+    for (cJSON *t = h->child; t; t = t->next) {
+        if (!strcmp(t->string, "__metadata__")) continue;
+        cJSON *offs = cJSON_GetObjectItem(t, "data_offsets"), *shape = cJSON_GetObjectItem(t, "shape");
+        size_t b = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble, e = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        size_t n = (e - b) / 4, start = at;
+        int matrix = strstr(t->string, ".weight") && cJSON_GetArraySize(shape) >= 2;
+        for (size_t i = 0; i < n; i++) {
+            float v;
+            memcpy(&v, data + b + 4 * i, 4);
+            if (matrix) {
+                uint16_t hv = rams_f32_to_bf16(v);
+                memcpy(out + at, &hv, 2), at += 2;
+            } else {
+                memcpy(out + at, &v, 4), at += 4;
+            }
+        }
+        at = (at + 7) / 8 * 8; /* keep every tensor 8-byte aligned */
+        if (matrix) cJSON_ReplaceItemInObject(t, "dtype", cJSON_CreateString("BF16")), matrices++;
+        cJSON_ReplaceItemInObject(t, "data_offsets", cJSON_CreateIntArray((const int[]){(int)start, (int)(start + (matrix ? 2 : 4) * n)}, 2));
+    }
+    assert_true(matrices >= 7);
+    char *text = cJSON_PrintUnformatted(h);
+    size_t tlen = strlen(text), padded = (tlen + 7) / 8 * 8;
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/ramstrans_test_bf16_matrices_%ld.safetensors", (long)getpid());
+    FILE *o = fopen(path, "wb");
+    assert_non_null(o);
+    uint64_t plen = padded;
+    fwrite(&plen, 8, 1, o);
+    fwrite(text, 1, tlen, o);
+    for (size_t i = tlen; i < padded; i++) fputc(' ', o);
+    fwrite(out, 1, at, o);
+    fclose(o);
+
+    float logits[2][64];
+    for (int k = 0; k < 2; k++) {
+        rams_model_params mp = rams_model_default_params();
+        mp.precision = RAMS_PRECISION_BF16;
+        mp.kernel = "bf16-portable";
+        rams_model *m;
+        if (rams_model_load(k ? path : test_data_path("tiny_f32.safetensors"), &mp, &m) != RAMS_OK)
+            fail_msg("%s", rams_last_error());
+        if (k) {
+            rams_model_info info;
+            assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+            assert_string_equal(info.dtype, "mixed");
+            /* Only the small f32 tensors could have been widened (none: they are aligned f32). */
+            assert_null(m->converted);
+        }
+        rams_context *ctx;
+        assert_int_equal(rams_context_create(m, NULL, &ctx), RAMS_OK);
+        size_t n;
+        float *x = test_load_npy("input.npy", &n, NULL, NULL);
+        rams_run_params rp = rams_run_default_params();
+        rp.mode = RAMS_MODE_SCALE1;
+        rams_result r;
+        int S = m->cfg.image_size;
+        assert_int_equal(rams_classify_tensor(ctx, x, 3, S, S, &rp, &r), RAMS_OK);
+        assert_true(r.num_classes <= 64);
+        memcpy(logits[k], r.logits_scale1, (size_t)r.num_classes * sizeof(float));
+        free(x);
+        rams_context_free(ctx);
+        rams_model_free(m);
+        if (k) assert_memory_equal(logits[0], logits[1], (size_t)r.num_classes * sizeof(float));
+    }
+    remove(path);
+    cJSON_free(text);
+    cJSON_Delete(h);
+    free(htext), free(bytes), free(out);
+}
+
 static void test_engine(void **state)
 {
     (void)state;
@@ -430,6 +525,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_amx),
         cmocka_unit_test(test_emulated),
         cmocka_unit_test(test_engine),
+        cmocka_unit_test(test_bf16_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
