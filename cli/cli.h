@@ -164,5 +164,6 @@ int cli_cmd_eval(int argc, char **argv);     /* cmd_eval.c     */
 int cli_cmd_explain(int argc, char **argv);  /* cmd_explain.c  */
 int cli_cmd_bench(int argc, char **argv);    /* cmd_bench.c    */
 int cli_cmd_version(int argc, char **argv);  /* ramscli.c      */
+int cli_cmd_quantize(int argc, char **argv); /* cmd_quantize.c */
 
 #endif

@@ -27,6 +27,7 @@ static const char *const main_usage =
     "  eval       score a model on an ImageFolder tree (DIR/<class>/<image>)\n"
     "  explain    draw where the model looked (rollout heatmap, zoom box, crop) into a PNG\n"
     "  bench      time a model stage by stage (GFLOP/s against this machine's sgemm)\n"
+    "  quantize   write a q8 model file (int8 weights, per-row scales) from an f32/f16/bf16 one\n"
     "  version    print the version\n"
     "\n"
     "'ramscli COMMAND --help' describes each command.  Without --model the default model is\n"
@@ -57,6 +58,7 @@ typedef struct {
 static const command commands[] = {
     {"classify", cli_cmd_classify}, {"info", cli_cmd_info},   {"eval", cli_cmd_eval},
     {"explain", cli_cmd_explain},   {"bench", cli_cmd_bench}, {"version", cli_cmd_version},
+    {"quantize", cli_cmd_quantize},
 };
 
 int main(int argc, char **argv) {

@@ -102,7 +102,14 @@ RAMS_API rams_status rams_mode_parse(const char *name, rams_mode *out);
  *         the rollout and DPPM stay in f32/double.  About 2e-3 relative error per product.  The
  *         kernel is chosen at run time: AMX-BF16 tiles, else AVX512-BF16, else a portable path
  *         with the same numerics (README.md, "Precision").
- *   INT8  reserved: rams_model_load refuses it (RAMS_ERR_UNSUPPORTED) until an int8 kernel exists. */
+ *   INT8  Linear weight matrices as int8 with one f32 scale per output row (a q8 model file's as they
+ *         are; an f32/f16/bf16 file's quantized once at load by the same rule, so both run alike),
+ *         packed once at load; activations quantized per row (token) to uint8 with a scale and a
+ *         zero point at each product's input; int32 sums (exact), dequantized in f32.  The patch
+ *         embedding stays f32, and so do LayerNorm, softmax, GELU, the attention products, the
+ *         rollout and DPPM.  Kernels: AMX-INT8, AVX512-VNNI, AVX-VNNI, AVX2, portable C, chosen at
+ *         run time, all giving the same results (README.md, "Precision").  A q8 file loaded as F32
+ *         or BF16 runs its weights dequantized (q * scale). */
 typedef enum { RAMS_PRECISION_F32 = 0, RAMS_PRECISION_BF16 = 1, RAMS_PRECISION_INT8 = 2 } rams_precision;
 
 /* "f32", "bf16", "int8"; "unknown" otherwise (never NULL). */
@@ -116,7 +123,7 @@ typedef struct {
     int use_mmap;          /* 1 (default): map the file; f32 weights are used in place          */
     size_t max_file_bytes; /* refuse larger model files; 0 = no limit (default 16 GiB)         */
     /* Appended after the first 0.2 layout (the library reads them only within `size`): */
-    rams_precision precision; /* RAMS_PRECISION_F32 (default), BF16; INT8 is refused for now   */
+    rams_precision precision; /* RAMS_PRECISION_F32 (default), BF16 or INT8                   */
     const char *kernel;    /* NULL (default): the fastest kernel of `precision` this CPU runs
                             * (rams_kernel_for); else a kernel name ("bf16-portable", ...) of that
                             * precision: RAMS_ERR_UNSUPPORTED when this CPU cannot run it.  With
@@ -165,7 +172,8 @@ typedef struct {
     int hidden_size, num_heads, num_layers, mlp_size, num_classes;
     float ln_eps, alpha;
     rams_mode default_mode;
-    const char *dtype;               /* "F32", "F16", "BF16" or "mixed"                          */
+    const char *dtype;               /* "F32", "F16", "BF16", "mixed", or "Q8" (a q8 file: int8
+                                      * Linear weights with per-row scales, the rest F32)        */
     size_t file_bytes;
     rams_preprocess preprocess;
     int num_cls_tokens;              /* 2 for RAMS-Trans ([cls1, cls2, patches]: scale 1 reads the
@@ -174,7 +182,9 @@ typedef struct {
     /* Appended after the first 0.2 layout (the library reads them only within `size`): */
     rams_precision precision;        /* the precision the model was loaded with                  */
     const char *kernel;              /* the matrix-product kernel it runs on: "openblas-sgemm",
-                                      * "bf16-amx", "bf16-avx512" or "bf16-portable"             */
+                                      * "bf16-amx", "bf16-avx512", "bf16-portable", "int8-amx",
+                                      * "int8-avx512-vnni", "int8-avx-vnni", "int8-avx2" or
+                                      * "int8-portable"                                          */
 } rams_model_info;
 
 /* Fills the fields of `out` within `out_size` bytes (zeroing any beyond what this library knows).
@@ -193,8 +203,9 @@ RAMS_API const char *rams_model_label(const rams_model *model, int index); /* NU
 RAMS_API const char *rams_cpu_features(void);
 
 /* The matrix-product kernel a model loaded with `precision` (and no kernel named) runs on here:
- * "openblas-sgemm" for F32; for BF16 "bf16-amx", else "bf16-avx512", else "bf16-portable" (or what
- * RAMSTRANS_KERNEL names, when this CPU runs it).  NULL for a precision without a kernel (INT8). */
+ * "openblas-sgemm" for F32; for BF16 "bf16-amx", else "bf16-avx512", else "bf16-portable"; for INT8
+ * "int8-amx", else "int8-avx512-vnni", else "int8-avx-vnni", else "int8-avx2", else "int8-portable"
+ * (or what RAMSTRANS_KERNEL names, when this CPU runs it).  NULL for an unknown precision. */
 RAMS_API const char *rams_kernel_for(rams_precision precision);
 
 /* ---- Running ------------------------------------------------------------------------------ */
@@ -323,6 +334,15 @@ RAMS_API rams_status rams_file_kind_of(const char *path, rams_file_kind *out);
 
 /* Writes a little-endian float32 array in C order as a .npy file (version 1.0); ndim 1..8. */
 RAMS_API rams_status rams_save_npy(const char *path, const float *data, int ndim, const int *shape);
+
+/* ---- Quantization ------------------------------------------------------------------------- */
+/* Writes a q8 model file (README.md, "The model file") from a model file with f32, f16 or bf16
+ * weights: every Linear weight matrix but the patch embedding as int8 with one f32 scale per output
+ * row (scale = max|w| / 127, q = w / scale rounded to nearest even), everything else f32; the same
+ * bytes tools/convert.py --dtype q8 writes from the same weights.  The input is validated as
+ * rams_model_load validates it; a q8 input is RAMS_ERR_INVALID_ARGUMENT.  The output is written to
+ * a temporary file beside it and renamed into place, so a failure never leaves a partial file. */
+RAMS_API rams_status rams_quantize_model_file(const char *input_path, const char *output_path);
 
 /* ---- Experimental ------------------------------------------------------------------------- */
 /* Not part of the stable API: may change in any minor version.  Define RAMSTRANS_EXPERIMENTAL

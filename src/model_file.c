@@ -172,6 +172,7 @@ typedef struct {
     const rams_safetensors *st;
     const rams_file_bytes *file;
     const rams_gemm_backend *be;
+    int q8;                /* a q8 file: the Linear weight matrices are I8 with per-row scales */
     int counting;
     size_t convert_floats; /* counting: floats to widen (f16, bf16, unaligned f32)     */
     size_t packed_bytes;   /* counting: bytes the backend packs the matrices into     */
@@ -179,6 +180,8 @@ typedef struct {
     float *converted;      /* binding: next free float in model->converted            */
     char *packed;          /* binding: next free byte in model->packed               */
     float *row;            /* binding: one row of max_in floats for the backend's pack */
+    int max_out;           /* counting: the most rows of a q8 matrix packed as it is   */
+    float *scales;         /* binding: max_out floats for its scales                  */
 } binder;
 
 #define PACK_ALIGN 64
@@ -234,6 +237,9 @@ static rams_status bind(binder *b, const char *name, const float **out, int ndim
 {
     const rams_tensor_entry *t;
     TRY(find_checked(b, name, ndim, want, &t));
+    if (t->dtype == RAMS_DTYPE_I8)
+        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is I8: only the Linear weight matrices of a q8 file may be "
+                         "(norms, biases, CLS tokens and position embeddings stay floating point)", b->st->path, t->name);
     size_t n = rams_tensor_elements(t);
     if (b->counting) {
         if (!rams_tensor_f32_in_place(b->st, t)) b->convert_floats += n;
@@ -254,37 +260,110 @@ static rams_status bind(binder *b, const char *name, const float **out, int ndim
 typedef struct {
     const rams_safetensors *st;
     const rams_tensor_entry *t;
+    const rams_tensor_entry *scale; /* a q8 matrix's per-row scales, else NULL */
     int in_dim;
 } row_source;
 
+static float q8_scale(const rams_safetensors *st, const rams_tensor_entry *scale, int row)
+{
+    float s;
+    rams_tensor_range_to_f32(st, scale, (size_t)row, 1, &s);
+    return s;
+}
+
+/* Row `row` as f32: a q8 matrix's int8 values times the row's scale (w = q * scale in f32). */
 static void read_row(const void *src, int row, float *dst)
 {
     const row_source *rs = src;
     rams_tensor_range_to_f32(rs->st, rs->t, (size_t)row * rs->in_dim, (size_t)rs->in_dim, dst);
+    if (rs->scale) {
+        float s = q8_scale(rs->st, rs->scale, row);
+        for (int i = 0; i < rs->in_dim; i++) dst[i] *= s;
+    }
+}
+
+/* The q8 side of a weight matrix t.  In a q8 file the quantizable matrices (every Linear weight but
+ * the patch embedding) must be I8 with an F32 tensor "<name>_scale" of one finite, non-negative
+ * scale per output row (*scale receives it); anywhere else I8 is refused.  The scales are checked
+ * in the counting pass, before anything is allocated. */
+static rams_status q8_parts(binder *b, const rams_tensor_entry *t, int quantizable, int out_dim,
+                            const rams_tensor_entry **scale)
+{
+    const char *path = b->st->path;
+    *scale = NULL;
+    if (!b->q8 || !quantizable) {
+        if (t->dtype != RAMS_DTYPE_I8) return RAMS_OK;
+        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is I8, but %s", path, t->name,
+                         b->q8 ? "the patch embedding stays floating point in a q8 file"
+                               : "the file is not quantized (its metadata has no ramstrans.quantization \"q8\")");
+    }
+    if (t->dtype != RAMS_DTYPE_I8)
+        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is %s, but a q8 file stores the Linear weight matrices as I8",
+                         path, t->name, rams_dtype_name(t->dtype));
+    char name[200];
+    if (snprintf(name, sizeof name, "%s_scale", t->name) >= (int)sizeof name)
+        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: name too long", path, t->name);
+    const rams_tensor_entry *s = rams_safetensors_find(b->st, name);
+    if (!s) return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is missing (the per-row scales of the q8 matrix %s)", path, name, t->name);
+    if (s->dtype != RAMS_DTYPE_F32 || s->ndim != 1 || s->shape[0] != out_dim)
+        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s must be F32 [%d], one scale per output row of %s (it is %s with %d dimension%s)",
+                         path, name, out_dim, t->name, rams_dtype_name(s->dtype), s->ndim, s->ndim == 1 ? "" : "s");
+    if (b->counting)
+        for (int r = 0; r < out_dim; r++) {
+            float v = q8_scale(b->st, s, r);
+            if (!isfinite(v) || v < 0)
+                return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: scale %d is %g (scales must be finite and not negative)", path,
+                                 name, r, (double)v);
+        }
+    *scale = s;
+    return RAMS_OK;
 }
 
 /* A weight matrix [out_dim, in_dim] (a tensor of `ndim` dims shaped `want`) for the backend: f32
  * data for openblas-sgemm, else packed in the backend's layout from the file's f32, f16 or bf16
- * values, one row at a time (never widened whole).  The pages of a packed tensor are then handed
- * back to the kernel (the mapping stays valid: they would be read again from the file), so that
- * the file's weights and their packed copy are not both resident. */
+ * values, one row at a time (never widened whole).  A q8 file's int8 matrices go to an int8
+ * backend as they are (pack_q8), to the others dequantized (w = q * scale).  `quantizable`: 0 for
+ * the patch embedding, which the int8 precision keeps in f32 (and a q8 file stores in float).  The
+ * pages of a packed tensor are then handed back to the kernel (the mapping stays valid: they would
+ * be read again from the file), so that the file's weights and their packed copy are not both
+ * resident. */
 static rams_status bind_matrix(binder *b, const char *name, rams_matrix *mx, int out_dim, int in_dim, int ndim,
-                               const int64_t *want)
+                               const int64_t *want, int quantizable)
 {
     mx->out_dim = out_dim, mx->in_dim = in_dim;
-    if (!b->be->pack) return bind(b, name, &mx->f32, ndim, want);
-    const rams_tensor_entry *t;
+    const rams_tensor_entry *t = NULL, *scale = NULL;
     TRY(find_checked(b, name, ndim, want, &t));
-    size_t bytes = pack_round(b->be->packed_bytes(out_dim, in_dim));
-    if (b->counting) {
-        b->packed_bytes += bytes;
-        if (in_dim > b->max_in) b->max_in = in_dim;
-        return RAMS_OK;
+    TRY(q8_parts(b, t, quantizable, out_dim, &scale));
+    int f32 = !b->be->pack || (b->be->precision == RAMS_PRECISION_INT8 && !quantizable);
+    size_t n = (size_t)out_dim * in_dim;
+    if (f32 && !scale) return bind(b, name, &mx->f32, ndim, want);
+    if (f32) { /* a q8 matrix run in f32: dequantized once */
+        if (b->counting) {
+            b->convert_floats += n;
+            return RAMS_OK;
+        }
+        row_source rs = {b->st, t, scale, in_dim};
+        for (int r = 0; r < out_dim; r++) read_row(&rs, r, b->converted + (size_t)r * in_dim);
+        mx->f32 = b->converted;
+        b->converted += n;
+    } else {
+        size_t bytes = pack_round(b->be->packed_bytes(out_dim, in_dim));
+        if (b->counting) {
+            b->packed_bytes += bytes;
+            if (in_dim > b->max_in) b->max_in = in_dim;
+            if (scale && out_dim > b->max_out) b->max_out = out_dim;
+            return RAMS_OK;
+        }
+        if (scale && b->be->pack_q8) {
+            rams_tensor_to_f32(b->st, scale, b->scales);
+            b->be->pack_q8(b->packed, out_dim, in_dim, (const int8_t *)(b->st->data + t->begin), b->scales);
+        } else {
+            row_source rs = {b->st, t, scale, in_dim};
+            b->be->pack(b->packed, out_dim, in_dim, read_row, &rs, b->row);
+        }
+        mx->packed = b->packed;
+        b->packed += bytes;
     }
-    row_source rs = {b->st, t, in_dim};
-    b->be->pack(b->packed, out_dim, in_dim, read_row, &rs, b->row);
-    mx->packed = b->packed;
-    b->packed += bytes;
     if (b->file->mapped) rams_release_pages(b->st->data + t->begin, t->end - t->begin);
     return RAMS_OK;
 }
@@ -299,7 +378,7 @@ static rams_status bind_weights(rams_model *m, binder *b)
     char name[128];
 
     TRY(bind_matrix(b, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, (int)D, (int)(3 * P * P), 4,
-                    SHAPE(D, 3, P, P)));
+                    SHAPE(D, 3, P, P), 0));
     TRY(bind(b, "transformer.embeddings.patch_embeddings.bias", &w->patch_b, 1, SHAPE(D)));
     TRY(bind(b, "transformer.embeddings.position_embeddings", &w->pos, 3, SHAPE(1, N, D)));
     if (c->cls_tokens == 1) { /* a plain ViT: [cls, patches] */
@@ -331,7 +410,7 @@ static rams_status bind_weights(rams_model *m, binder *b)
         };
         for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++) {
             snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, mats[k].suffix);
-            TRY(bind_matrix(b, name, mats[k].dst, (int)mats[k].out, (int)mats[k].in, 2, SHAPE(mats[k].out, mats[k].in)));
+            TRY(bind_matrix(b, name, mats[k].dst, (int)mats[k].out, (int)mats[k].in, 2, SHAPE(mats[k].out, mats[k].in), 1));
         }
         for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
             snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, parts[k].suffix);
@@ -340,7 +419,7 @@ static rams_status bind_weights(rams_model *m, binder *b)
     }
     TRY(bind(b, "transformer.encoder.part_norm.weight", &w->norm_w, 1, SHAPE(D)));
     TRY(bind(b, "transformer.encoder.part_norm.bias", &w->norm_b, 1, SHAPE(D)));
-    TRY(bind_matrix(b, "part_head.weight", &w->head_w, (int)C, (int)D, 2, SHAPE(C, D)));
+    TRY(bind_matrix(b, "part_head.weight", &w->head_w, (int)C, (int)D, 2, SHAPE(C, D), 1));
     TRY(bind(b, "part_head.bias", &w->head_b, 1, SHAPE(C)));
     /* More tensors than the architecture has layers means the metadata and weights disagree. */
     snprintf(name, sizeof name, "transformer.encoder.layer.%d.attn.query.weight", c->layers);
@@ -380,12 +459,24 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
         (status = rams_safetensors_read_table(&st)))
         goto done;
 
+    /* A q8 file (issue 13) says so; libraries before it refuse its I8 tensors by dtype. */
+    int q8 = 0;
+    const cJSON *quant = cJSON_GetObjectItemCaseSensitive(meta, "ramstrans.quantization");
+    if (quant) {
+        if (!cJSON_IsString(quant) || strcmp(quant->valuestring, "q8")) {
+            status = rams_fail(RAMS_ERR_UNSUPPORTED, "%s: metadata ramstrans.quantization %s%s%s is not supported (this library reads \"q8\")",
+                               path, cJSON_IsString(quant) ? "\"" : "", cJSON_IsString(quant) ? quant->valuestring : "(not a string)",
+                               cJSON_IsString(quant) ? "\"" : "");
+            goto done;
+        }
+        q8 = 1;
+    }
     size_t kinds = 0;
     int seen[RAMS_DTYPE_COUNT] = {0};
     for (int i = 0; i < st.count; i++) seen[st.tensors[i].dtype] = 1;
     for (int i = 0; i < RAMS_DTYPE_COUNT; i++) kinds += (size_t)seen[i];
     snprintf(m->dtype, sizeof m->dtype, "%s",
-             kinds > 1 ? "mixed" : rams_dtype_name(seen[RAMS_DTYPE_F16] ? RAMS_DTYPE_F16 : seen[RAMS_DTYPE_BF16] ? RAMS_DTYPE_BF16 : RAMS_DTYPE_F32));
+             q8 ? "Q8" : kinds > 1 ? "mixed" : rams_dtype_name(seen[RAMS_DTYPE_F16] ? RAMS_DTYPE_F16 : seen[RAMS_DTYPE_BF16] ? RAMS_DTYPE_BF16 : RAMS_DTYPE_F32));
     /* The kernel every matrix runs on, then what must be widened and packed (a counting pass),
      * then one buffer for the tensors that cannot be used in place and one for the packed ones. */
     m->precision = params->precision;
@@ -395,7 +486,7 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
         status = rams_fail(status, "%s: %s", path, why);
         goto done;
     }
-    binder b = {.st = &st, .file = &m->file, .be = m->gemm, .counting = 1};
+    binder b = {.st = &st, .file = &m->file, .be = m->gemm, .q8 = q8, .counting = 1};
     if ((status = bind_weights(m, &b)) != RAMS_OK) goto done;
     if (b.convert_floats) {
         m->converted = malloc(b.convert_floats * sizeof(float));
@@ -407,8 +498,9 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     if (b.packed_bytes) {
         m->packed = rams_big_alloc(b.packed_bytes);
         b.row = malloc((size_t)b.max_in * sizeof(float));
-        if (!m->packed || !b.row) {
-            free(b.row);
+        b.scales = malloc((size_t)(b.max_out ? b.max_out : 1) * sizeof(float));
+        if (!m->packed || !b.row || !b.scales) {
+            free(b.row), free(b.scales);
             status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory packing the weights for %s (%zu bytes)", path,
                                m->gemm->name, b.packed_bytes);
             goto done;
@@ -419,7 +511,7 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     b.converted = m->converted;
     b.packed = m->packed;
     status = bind_weights(m, &b);
-    free(b.row);
+    free(b.row), free(b.scales);
     /* Valid: have the kernel map every page now, in the background, rather than one fault at a
      * time during the first run (a ~0.35 s difference for ViT-B/16 on the machines measured).  Not
      * when the matrices were packed: their pages in the file are no longer needed. */

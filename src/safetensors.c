@@ -101,7 +101,7 @@ void rams_safetensors_free(rams_safetensors *st)
 
 /* ---- the tensor table -------------------------------------------------------------------- */
 
-static const char *const dtype_names[RAMS_DTYPE_COUNT] = {"F32", "F16", "BF16"};
+static const char *const dtype_names[RAMS_DTYPE_COUNT] = {"F32", "F16", "BF16", "I8"};
 
 const char *rams_dtype_name(rams_dtype dtype) { return (unsigned)dtype < RAMS_DTYPE_COUNT ? dtype_names[dtype] : "?"; }
 
@@ -115,7 +115,7 @@ static int parse_dtype(const char *s, rams_dtype *out)
     return 0;
 }
 
-static size_t dtype_bytes(rams_dtype dt) { return dt == RAMS_DTYPE_F32 ? 4 : 2; }
+static size_t dtype_bytes(rams_dtype dt) { return dt == RAMS_DTYPE_F32 ? 4 : dt == RAMS_DTYPE_I8 ? 1 : 2; }
 
 size_t rams_tensor_elements(const rams_tensor_entry *t) { return (t->end - t->begin) / dtype_bytes(t->dtype); }
 
@@ -156,7 +156,7 @@ rams_status rams_safetensors_read_table(rams_safetensors *tt)
         if (!cJSON_IsObject(it) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs))
             return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: header entry needs dtype, shape and data_offsets", path, t->name);
         if (!parse_dtype(dt->valuestring, &t->dtype))
-            return rams_fail(RAMS_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not supported (F32, F16, BF16 are)", path, t->name, dt->valuestring);
+            return rams_fail(RAMS_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not supported (F32, F16, BF16 and I8 are)", path, t->name, dt->valuestring);
         int ndim = cJSON_GetArraySize(shape);
         if (ndim > RAMS_MAX_TENSOR_DIMS) return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s: %d dimensions (at most 4 expected)", path, t->name, ndim);
         t->ndim = ndim;
@@ -249,6 +249,10 @@ void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entr
         uint16_t h;
         if (t->dtype == RAMS_DTYPE_F32) {
             memcpy(&dst[i], src + 4 * i, 4);
+            continue;
+        }
+        if (t->dtype == RAMS_DTYPE_I8) {
+            dst[i] = (float)(int8_t)src[i];
             continue;
         }
         memcpy(&h, src + 2 * i, 2);

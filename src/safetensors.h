@@ -18,9 +18,11 @@ struct cJSON; /* <cjson/cJSON.h>, for the header's JSON tree */
 #define RAMS_MAX_HEADER_BYTES (100u << 20)
 #define RAMS_MAX_TENSOR_DIMS 4
 
-typedef enum { RAMS_DTYPE_F32 = 0, RAMS_DTYPE_F16 = 1, RAMS_DTYPE_BF16 = 2, RAMS_DTYPE_COUNT = 3 } rams_dtype;
+/* I8 holds the int8 weight matrices of a q8 model file (README, "The model file"), whose scales
+ * model_file.c applies; the container reads its values as they are. */
+typedef enum { RAMS_DTYPE_F32 = 0, RAMS_DTYPE_F16 = 1, RAMS_DTYPE_BF16 = 2, RAMS_DTYPE_I8 = 3, RAMS_DTYPE_COUNT = 4 } rams_dtype;
 
-const char *rams_dtype_name(rams_dtype dtype); /* "F32", "F16", "BF16" */
+const char *rams_dtype_name(rams_dtype dtype); /* "F32", "F16", "BF16", "I8" */
 
 /* A file's bytes, mapped read-only or read into memory. */
 typedef struct {
@@ -73,7 +75,7 @@ size_t rams_tensor_elements(const rams_tensor_entry *t);
 const float *rams_tensor_f32_in_place(const rams_safetensors *st, const rams_tensor_entry *t);
 
 /* Writes the tensor's rams_tensor_elements values as float32 to dst (f16 and bf16 widened
- * exactly, unaligned f32 copied). */
+ * exactly, unaligned f32 copied, i8 as the integers they are). */
 void rams_tensor_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, float *dst);
 /* The same for elements [first, first + n) (inside the tensor). */
 void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, size_t first, size_t n, float *dst);

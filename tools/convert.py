@@ -2,7 +2,7 @@
 """Convert a RAMS-Trans or plain ViT checkpoint into a libramstrans model file (safetensors + metadata).
 
     /usr/bin/python3 tools/convert.py --input CKPT|DIR --output OUT.safetensors [--num-heads H] [--alpha A]
-        [--labels FILE|imagenet1k] [--dtype f32|f16|bf16] [--default-mode scale1|scale2|fused]
+        [--labels FILE|imagenet1k] [--dtype f32|f16|bf16|q8] [--default-mode scale1|scale2|fused]
         [--image-size S] [--as-rams] [--mean R,G,B] [--std R,G,B]
 
 What the input is comes from its content (never from its name): a directory is a Hugging Face model
@@ -536,7 +536,8 @@ def main(argv=None):
     ap.add_argument("--alpha", type=float, default=1.2, help="DPPM threshold factor (default 1.2, the released code)")
     ap.add_argument("--labels", default=None,
                     help="text file, one class label per line; or 'imagenet1k' for torchvision's ImageNet-1k names")
-    ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
+    ap.add_argument("--dtype", choices=["f32", "f16", "bf16", "q8"], default="f32",
+                    help="weights: f32, f16, bf16, or q8 (int8 Linear weights with per-row f32 scales)")
     ap.add_argument("--default-mode", choices=["scale1", "scale2", "fused"], default=None,
                     help="default: fused for RAMS-Trans, scale1 for a plain ViT")
     ap.add_argument("--image-size", type=int, default=None,

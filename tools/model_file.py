@@ -13,10 +13,20 @@ length, a JSON header, then the raw tensor bytes), so it is written and read her
                             {"mode":"shorter","size":S} | {"mode":"none"}; "interpolation":"bilinear";
                             crop {"width":W,"height":H}; mean [3]; std [3]
   ramstrans.labels          JSON array of num_classes strings
+  ramstrans.quantization    "q8" in a q8 file (below); absent otherwise
 Tensor names are the released code's state-dict names (SPEC section 1).  A one-CLS model (a plain ViT:
 sequence [cls, patches]) stores its CLS token as transformer.embeddings.cls_token [1, 1, D] instead of
 cls_token1/cls_token2, and position_embeddings [1, G*G + 1, D]; every other name is the same.
+
+A q8 file (dtype "q8", issue 13) stores every Linear weight matrix but the patch embedding (the
+attention's query/key/value/out, ffn.fc1, ffn.fc2 and part_head) as I8 [out, in] plus an F32 tensor
+"<name>_scale" [out]: one scale per output row, w ~ q * scale.  The rule, which libramstrans's C
+quantizer (ramscli quantize, --precision int8 on a float file) follows bit for bit:
+scale = max|w_row| / 127 in float32; q = rint(w / scale) (float32 division, ties to even), clipped
+to [-127, 127]; a row whose scale is 0 (all zeros, or an underflow) is all zeros.  Every other
+tensor is F32.  Readers without q8 support refuse the file by its I8 dtype.
 """
+import re
 import json
 import struct
 
@@ -63,6 +73,28 @@ class Config:
 
 
 DTYPES = {"f32": ("F32", np.float32), "f16": ("F16", np.float16)}
+QUANTIZATION_Q8 = "q8"
+_Q8_MATRIX = re.compile(r"^(module\.)?(transformer\.encoder\.layer\.\d+\.(attn\.(query|key|value|out)|ffn\.fc[12])\.weight"
+                        r"|part_head\.weight)$")
+
+
+def is_q8_matrix(name):
+    """Whether a q8 file stores tensor `name` as int8 with per-row scales."""
+    return _Q8_MATRIX.match(name) is not None
+
+
+def q8_quantize(w):
+    """The q8 rule: (q int8 shaped as w, scale float32 [rows]) for a finite float tensor w whose
+    first dimension is the output rows."""
+    shape = np.shape(w)
+    w = np.ascontiguousarray(w, dtype=np.float32).reshape(shape[0], -1)
+    if not np.isfinite(w).all():
+        raise ValueError("holds a non-finite value, which int8 cannot represent")
+    scale = (np.abs(w).max(axis=1) / np.float32(127)).astype(np.float32)
+    q = np.zeros(w.shape, dtype=np.int8)
+    rows = scale != 0
+    q[rows] = np.clip(np.rint(w[rows] / scale[rows, None]), -127, 127).astype(np.int8)
+    return q.reshape(shape), scale
 # bf16 has no numpy dtype: it is written from float32 by keeping the top 16 bits (round to nearest even).
 
 
@@ -111,15 +143,30 @@ def _to_bf16_bytes(a):
 
 
 def write(path, tensors, metadata, dtype="f32"):
-    """tensors: dict name -> numpy float array (or torch tensor).  dtype: f32 | f16 | bf16."""
+    """tensors: dict name -> numpy float array (or torch tensor).  dtype: f32 | f16 | bf16 | q8."""
     header = {"__metadata__": dict(metadata)}
-    blobs, offset = [], 0
-    for name in sorted(tensors):
-        t = tensors[name]
+    arrays = {}
+    for name, t in tensors.items():
         if hasattr(t, "detach"):
             t = t.detach().cpu().float().numpy()
         a = np.ascontiguousarray(t, dtype=np.float32)
-        if dtype == "bf16":
+        if dtype == "q8" and is_q8_matrix(name):
+            try:
+                q, scale = q8_quantize(a)
+            except ValueError as e:
+                raise ValueError(f"tensor '{name}' {e}") from None
+            arrays[name], arrays[name + "_scale"] = ("I8", q), ("F32", scale)
+        else:
+            arrays[name] = ("F32", a) if dtype == "q8" else (None, a)
+    if dtype == "q8":
+        header["__metadata__"].pop("ramstrans.quantization", None)
+        header["__metadata__"]["ramstrans.quantization"] = QUANTIZATION_Q8
+    blobs, offset = [], 0
+    for name in sorted(arrays):
+        tag, a = arrays[name]
+        if tag is not None:
+            raw = a.tobytes()
+        elif dtype == "bf16":
             raw, tag = _to_bf16_bytes(a), "BF16"
         else:
             tag, npt = DTYPES[dtype]
@@ -137,7 +184,8 @@ def write(path, tensors, metadata, dtype="f32"):
 
 
 def read(path):
-    """Returns (tensors as float32 numpy arrays, metadata dict)."""
+    """Returns (tensors as float32 numpy arrays, metadata dict).  A q8 file's int8 matrices come back
+    dequantized (q * scale in float32), without their _scale tensors."""
     with open(path, "rb") as f:
         data = f.read()
     (n,) = struct.unpack("<Q", data[:8])
@@ -154,9 +202,18 @@ def read(path):
             arr = np.frombuffer(raw, dtype="<f2").astype(np.float32)
         elif info["dtype"] == "BF16":
             arr = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        elif info["dtype"] == "I8" and meta.get("ramstrans.quantization") == QUANTIZATION_Q8:
+            arr = np.frombuffer(raw, dtype=np.int8)
         else:
             raise ValueError(f"{path}: tensor {name}: unsupported dtype {info['dtype']}")
         out[name] = arr.reshape(info["shape"]).copy()
+    if meta.get("ramstrans.quantization") == QUANTIZATION_Q8:
+        for name in [n for n in out if out[n].dtype == np.int8]:
+            scale = out.pop(name + "_scale", None)
+            if scale is None or scale.shape != (out[name].shape[0],):
+                raise ValueError(f"{path}: tensor {name}: no F32 {name}_scale of one scale per row")
+            q = out[name]
+            out[name] = (q.reshape(q.shape[0], -1).astype(np.float32) * scale[:, None]).reshape(q.shape)
     return out, meta
 
 

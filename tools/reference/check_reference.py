@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Check ramscli against the PyTorch reference on a checkpoint, the way issue 2 is judged.
 
-    /usr/bin/python3 tools/reference/check_reference.py --checkpoint CKPT [--num-heads H] [--dtype f32|f16|bf16]
+    /usr/bin/python3 tools/reference/check_reference.py --checkpoint CKPT [--num-heads H] [--dtype f32|f16|bf16|q8]
         (--inputs a.npy b.npy ... | --random-inputs N) [--ramscli PATH] [--keep DIR]
 
 1. Runs the reference (tools/reference/ramstrans_torch.py, float32 like the released code: scale 1, DPPM with
@@ -65,7 +65,7 @@ def main(argv=None):
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--num-heads", type=int, default=None)
     ap.add_argument("--alpha", type=float, default=1.2)
-    ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
+    ap.add_argument("--dtype", choices=["f32", "f16", "bf16", "q8"], default="f32")
     ap.add_argument("--inputs", nargs="+", default=[])
     ap.add_argument("--random-inputs", type=int, default=0, help="also make N seeded random inputs")
     ap.add_argument("--ramscli", default=os.path.join(ROOT, "build", "ramscli"))
