@@ -18,6 +18,11 @@
 
 #include "kernels/gemm_int8.h"
 
+#ifdef RAMS_TEST_EMULATED_INT8
+extern const rams_i8_kernel rams_i8_kernel_amx_emulated, rams_i8_kernel_avx512vnni_emulated,
+    rams_i8_kernel_avxvnni_emulated;
+#endif
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void)
 {
@@ -162,8 +167,6 @@ static void test_avx512vnni(void **state) { (void)state; check_native(RAMS_I8_AV
 static void test_amx(void **state) { (void)state; check_native(RAMS_I8_AMX); }
 
 #ifdef RAMS_TEST_EMULATED_INT8
-extern const rams_i8_kernel rams_i8_kernel_amx_emulated, rams_i8_kernel_avx512vnni_emulated,
-    rams_i8_kernel_avxvnni_emulated;
 static void test_emulated(void **state)
 {
     (void)state;
@@ -243,9 +246,20 @@ static void test_quantize_rows(void **state)
         x[3][i] = -(float)i * 1e-3f;           /* negative only                */
         x[4][i] = i == 3 ? 1000.0f : rnd_float(); /* an outlier                 */
     }
-    for (int id = 0; id < RAMS_I8_KERNEL_COUNT; id++) {
-        const rams_i8_kernel *kr = rams_i8_kernel_get((rams_i8_kernel_id)id);
-        if (!kr) continue;
+    const rams_i8_kernel *all[RAMS_I8_KERNEL_COUNT + 3];
+    int count = 0;
+    for (int id = 0; id < RAMS_I8_KERNEL_COUNT; id++)
+        if (rams_i8_kernel_supported((rams_i8_kernel_id)id)) all[count++] = rams_i8_kernel_get((rams_i8_kernel_id)id);
+#ifdef RAMS_TEST_EMULATED_INT8
+    all[count++] = &rams_i8_kernel_avxvnni_emulated;
+    all[count++] = &rams_i8_kernel_avx512vnni_emulated;
+    all[count++] = &rams_i8_kernel_amx_emulated;
+#endif
+    uint8_t ref[ROWS][K];
+    float ref_scale[ROWS];
+    int32_t ref_zero[ROWS];
+    for (int n = 0; n < count; n++) {
+        const rams_i8_kernel *kr = all[n];
         int k_pad = rams_i8_round_up(K, RAMS_I8_K_ALIGN), rows_pad = rams_i8_round_up(ROWS, kr->mr);
         size_t stride = rams_i8_a_row_bytes(kr, k_pad);
         uint8_t *a = malloc((size_t)rows_pad * stride);
@@ -268,8 +282,19 @@ static void test_quantize_rows(void **state)
         assert_true(sc[1] == 1.0f && z[1] == 0);
         assert_int_equal(z[2], 0);
         assert_int_equal(z[3], 255);
+        /* every kernel's quantizer (each compiled for its instruction set) gives the same values */
+        for (int r = 0; r < ROWS; r++)
+            for (int i = 0; i < K; i++) {
+                uint8_t v = (uint8_t)(kr->a_int16 ? ((int16_t *)(a + (size_t)r * stride))[i] : a[(size_t)r * stride + i]);
+                if (n == 0) ref[r][i] = v;
+                else assert_int_equal(v, ref[r][i]);
+            }
+        if (n == 0) memcpy(ref_scale, sc, sizeof sc), memcpy(ref_zero, z, sizeof z);
+        assert_memory_equal(sc, ref_scale, sizeof sc);
+        assert_memory_equal(z, ref_zero, sizeof z);
         free(a);
     }
+    print_message("  activations: %d quantizers (native and emulated) give the same bytes\n", count);
 }
 
 static const rams_i8_kernel *one_kernel;

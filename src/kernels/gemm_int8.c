@@ -16,6 +16,7 @@
 #define I8_MR 4
 #define I8_NR 16
 #define I8_PACKED 0
+#define I8_A_INT16 0
 
 static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad, int32_t *c)
 {
@@ -33,8 +34,8 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 static const rams_i8_kernel kernel_portable = {
-    .id = RAMS_I8_PORTABLE, .name = "int8-portable", .mr = I8_MR, .nr = I8_NR, .a_int16 = 0, .packed = I8_PACKED,
-    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32,
+    .id = RAMS_I8_PORTABLE, .name = "int8-portable", .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
+    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
 };
 
 /* ---- which kernels this CPU runs ---------------------------------------------------------- */
@@ -132,7 +133,9 @@ void rams_i8_pack_row(const rams_i8_kernel *kernel, void *block, int n, int k, i
         return;
     }
     int8_t *panel = data + (size_t)(row / 16) * m.k_pad * 16 + (size_t)(row % 16) * 4;
-    for (int i = 0; i < k; i++) panel[(size_t)(i / 4) * 64 + i % 4] = q[i];
+    int g = 0;
+    for (; 4 * g + 4 <= k; g++) memcpy(panel + (size_t)g * 64, q + 4 * g, 4); /* whole groups of 4 */
+    for (int i = 4 * g; i < k; i++) panel[(size_t)(i / 4) * 64 + i % 4] = q[i];
 }
 
 void rams_i8_pack(const rams_i8_kernel *kernel, void *block, int n, int k, const int8_t *q, const float *scale)
@@ -143,59 +146,10 @@ void rams_i8_pack(const rams_i8_kernel *kernel, void *block, int n, int k, const
 
 /* ---- activations ---------------------------------------------------------------------------- */
 
-/* Rounds to the nearest integer, ties to even, for |v| < 2^22: adding 1.5 * 2^23 pushes the
- * fraction out (the default rounding mode rounds it), subtracting brings the integer back. */
-static inline float round_even(float v)
-{
-    const float shifter = 12582912.0f;
-    return (v + shifter) - shifter;
-}
-
 void rams_i8_quantize_rows(const rams_i8_kernel *kernel, const float *x, int x_stride, int rows, int k, int k_pad,
                            void *a, size_t a_stride, float *a_scale, int32_t *a_zero)
 {
-    int rows_pad = rams_i8_round_up(rows, kernel->mr);
-    for (int r = 0; r < rows_pad; r++) {
-        uint8_t *row8 = (uint8_t *)a + (size_t)r * a_stride;
-        int16_t *row16 = (int16_t *)row8;
-        if (r >= rows) {
-            memset(row8, 0, rams_i8_a_row_bytes(kernel, k_pad));
-            continue;
-        }
-        const float *xr = x + (size_t)r * x_stride;
-        /* The range always holds 0, so that zero (padding, ReLU-like zeros) is exact. */
-        float lo = 0.0f, hi = 0.0f;
-        for (int i = 0; i < k; i++) {
-            lo = xr[i] < lo ? xr[i] : lo;
-            hi = xr[i] > hi ? xr[i] : hi;
-        }
-        float scale = (hi - lo) / 255.0f;
-        if (!(scale >= FLT_MIN)) scale = 1.0f; /* all zeros (or a range too small to matter) */
-        float inv = 1.0f / scale;
-        float z = round_even(-lo * inv);
-        z = z >= 0.0f ? z : 0.0f;
-        z = z <= 255.0f ? z : 255.0f;
-        a_scale[r] = scale;
-        a_zero[r] = (int32_t)z;
-        /* q = clamp(rint(x / scale) + z, 0, 255); a NaN lands on 0 (never an undefined conversion). */
-        if (kernel->a_int16) {
-            for (int i = 0; i < k; i++) {
-                float v = round_even(xr[i] * inv) + z;
-                v = v >= 0.0f ? v : 0.0f;
-                v = v <= 255.0f ? v : 255.0f;
-                row16[i] = (int16_t)v;
-            }
-            memset(row16 + k, 0, (size_t)(k_pad - k) * sizeof *row16);
-        } else {
-            for (int i = 0; i < k; i++) {
-                float v = round_even(xr[i] * inv) + z;
-                v = v >= 0.0f ? v : 0.0f;
-                v = v <= 255.0f ? v : 255.0f;
-                row8[i] = (uint8_t)v;
-            }
-            memset(row8 + k, 0, (size_t)(k_pad - k));
-        }
-    }
+    kernel->quantize(x, x_stride, rows, k, k_pad, a, a_stride, a_scale, a_zero);
 }
 
 /* ---- the product ---------------------------------------------------------------------------- */

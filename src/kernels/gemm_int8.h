@@ -57,6 +57,8 @@ typedef struct {
     void (*gemm)(const rams_i8_matrix *m, const void *a, size_t a_stride, const float *a_scale, const int32_t *a_zero,
                  int rows, float *out, int out_stride);
     void (*gemm_int32)(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows, int32_t *c, int c_stride);
+    void (*quantize)(const float *x, int x_stride, int rows, int k, int k_pad, void *a, size_t a_stride, float *a_scale,
+                     int32_t *a_zero); /* rams_i8_quantize_rows, compiled for this kernel */
 } rams_i8_kernel;
 
 /* K4x16 panels: columns in panels of 16; panel p holds, for each group g of 4 k-indices, the 16

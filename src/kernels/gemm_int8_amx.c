@@ -29,6 +29,7 @@
 #define I8_MR 32
 #define I8_NR 32
 #define I8_PACKED 1
+#define I8_A_INT16 0
 
 typedef struct {
     uint8_t palette_id, start_row, reserved[14];
@@ -76,6 +77,6 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel KERNEL = {
-    .id = RAMS_I8_AMX, .name = KERNEL_NAME, .mr = I8_MR, .nr = I8_NR, .a_int16 = 0, .packed = I8_PACKED,
-    .begin = amx_begin, .end = amx_end, .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32,
+    .id = RAMS_I8_AMX, .name = KERNEL_NAME, .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
+    .begin = amx_begin, .end = amx_end, .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
 };

@@ -12,11 +12,12 @@
 #define I8_MR 6
 #define I8_NR 8
 #define I8_PACKED 1
+#define I8_A_INT16 1
 
 /* Compilers spill some of the twelve accumulators of this tile to the stack (GCC 12 did, at half
  * the speed), so the loop is written in assembly: ymm4-15 accumulate, ymm0-1 hold the widened
  * weights, ymm2 a row's broadcast activations, ymm3 each product.  Rows 0-2 are read from a,
- * rows 3-5 from a + 3 * stride. */
+ * rows 3-5 from a + 3 * stride; two groups of 4 k per iteration (k_pad / 4 is even). */
 #define I8_MADD_ROW(addr, lo, hi)                                                                     \
     "vpbroadcastq " addr ", %%ymm2\n\t"                                                                \
     "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                                              \
@@ -52,10 +53,18 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
         I8_MADD_ROW("(%[a3])", "ymm10", "ymm11")
         I8_MADD_ROW("(%[a3],%[s])", "ymm12", "ymm13")
         I8_MADD_ROW("(%[a3],%[s],2)", "ymm14", "ymm15")
-        "add $8, %[a0]\n\t"
-        "add $8, %[a3]\n\t"
-        "add $64, %[b]\n\t"
-        "dec %[n]\n\t"
+        "vpmovsxbw 64(%[b]), %%ymm0\n\t" /* the next group of 4 k */
+        "vpmovsxbw 80(%[b]), %%ymm1\n\t"
+        I8_MADD_ROW("8(%[a0])", "ymm4", "ymm5")
+        I8_MADD_ROW("8(%[a0],%[s])", "ymm6", "ymm7")
+        I8_MADD_ROW("8(%[a0],%[s],2)", "ymm8", "ymm9")
+        I8_MADD_ROW("8(%[a3])", "ymm10", "ymm11")
+        I8_MADD_ROW("8(%[a3],%[s])", "ymm12", "ymm13")
+        I8_MADD_ROW("8(%[a3],%[s],2)", "ymm14", "ymm15")
+        "add $16, %[a0]\n\t"
+        "add $16, %[a3]\n\t"
+        "add $128, %[b]\n\t"
+        "sub $2, %[n]\n\t"
         "jnz 1b\n\t"
         "vmovdqa %%ymm4, (%[raw])\n\t"
         "vmovdqa %%ymm5, 32(%[raw])\n\t"
@@ -87,6 +96,6 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel rams_i8_kernel_avx2 = {
-    .id = RAMS_I8_AVX2, .name = "int8-avx2", .mr = I8_MR, .nr = I8_NR, .a_int16 = 1, .packed = I8_PACKED,
-    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32,
+    .id = RAMS_I8_AVX2, .name = "int8-avx2", .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
+    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
 };

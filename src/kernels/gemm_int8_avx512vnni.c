@@ -26,6 +26,7 @@
 #define I8_MR 12
 #define I8_NR 32
 #define I8_PACKED 1
+#define I8_A_INT16 0
 
 static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad, int32_t *c)
 {
@@ -50,6 +51,6 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel KERNEL = {
-    .id = RAMS_I8_AVX512VNNI, .name = KERNEL_NAME, .mr = I8_MR, .nr = I8_NR, .a_int16 = 0, .packed = I8_PACKED,
-    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32,
+    .id = RAMS_I8_AVX512VNNI, .name = KERNEL_NAME, .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
+    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
 };

@@ -3,17 +3,22 @@
  *
  *   I8_MR, I8_NR          the tile's rows and columns
  *   I8_PACKED             1: weights in K4x16 panels; 0: row-major [n_pad][k_pad]
+ *   I8_A_INT16            1: activations stored as int16; 0: as uint8
  *   i8_tile(a, a_stride, b, b_stride, k_pad, c)   the tile (static inline)
  *
- * so that the tile is inlined and the epilogue compiled for the same instruction set.  Every such
+ * so that the tile is inlined, and the epilogue and the activations' quantizer are compiled for the
+ * same instruction set (their results do not depend on it: IEEE multiplications, additions and
+ * comparisons, the same in every vector width).  Every such
  * file is compiled with -ffp-contract=off: the epilogue's multiply and add stay two roundings
  * everywhere, so every kernel gives the same floats from the same integers. */
 #ifndef I8_MR
 #error "define I8_MR, I8_NR, I8_PACKED and i8_tile before including gemm_int8_driver.h"
 #endif
 
+#include <float.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "gemm_int8.h"
 
@@ -91,6 +96,64 @@ static void i8_driver_gemm_int32(const rams_i8_matrix *m, const void *a, size_t 
             int cols = m->n - j0 < I8_NR ? m->n - j0 : I8_NR;
             for (int i = 0; i < rr; i++)
                 for (int j = 0; j < cols; j++) out[(size_t)(r0 + i) * out_stride + j0 + j] = c[i * I8_NR + j];
+        }
+    }
+}
+
+/* ---- activations ---------------------------------------------------------------------------- */
+
+/* Rounds to the nearest integer, ties to even, for |v| < 2^22: adding 1.5 * 2^23 pushes the
+ * fraction out (the default rounding mode rounds it), subtracting brings the integer back. */
+static inline float i8_round_even(float v)
+{
+    const float shifter = 12582912.0f;
+    return (v + shifter) - shifter;
+}
+
+/* rams_i8_quantize_rows (gemm_int8.h) for this kernel. */
+static void i8_driver_quantize(const float *x, int x_stride, int rows, int k, int k_pad, void *a, size_t a_stride,
+                               float *a_scale, int32_t *a_zero)
+{
+    int rows_pad = rams_i8_round_up(rows, I8_MR);
+    for (int r = 0; r < rows_pad; r++) {
+        uint8_t *row8 = (uint8_t *)a + (size_t)r * a_stride;
+        int16_t *row16 = (int16_t *)row8;
+        if (r >= rows) {
+            memset(row8, 0, (size_t)k_pad * (I8_A_INT16 ? 2 : 1));
+            continue;
+        }
+        const float *xr = x + (size_t)r * x_stride;
+        /* The range always holds 0, so that zero (padding, ReLU-like zeros) is exact. */
+        float lo = 0.0f, hi = 0.0f;
+        for (int i = 0; i < k; i++) {
+            lo = xr[i] < lo ? xr[i] : lo;
+            hi = xr[i] > hi ? xr[i] : hi;
+        }
+        float scale = (hi - lo) / 255.0f;
+        if (!(scale >= FLT_MIN)) scale = 1.0f; /* all zeros (or a range too small to matter) */
+        float inv = 1.0f / scale;
+        float z = i8_round_even(-lo * inv);
+        z = z >= 0.0f ? z : 0.0f;
+        z = z <= 255.0f ? z : 255.0f;
+        a_scale[r] = scale;
+        a_zero[r] = (int32_t)z;
+        /* q = clamp(rint(x / scale) + z, 0, 255); a NaN lands on 0 (never an undefined conversion). */
+        if (I8_A_INT16) {
+            for (int i = 0; i < k; i++) {
+                float v = i8_round_even(xr[i] * inv) + z;
+                v = v >= 0.0f ? v : 0.0f;
+                v = v <= 255.0f ? v : 255.0f;
+                row16[i] = (int16_t)v;
+            }
+            memset(row16 + k, 0, (size_t)(k_pad - k) * sizeof *row16);
+        } else {
+            for (int i = 0; i < k; i++) {
+                float v = i8_round_even(xr[i] * inv) + z;
+                v = v >= 0.0f ? v : 0.0f;
+                v = v <= 255.0f ? v : 255.0f;
+                row8[i] = (uint8_t)v;
+            }
+            memset(row8 + k, 0, (size_t)(k_pad - k));
         }
     }
 }
