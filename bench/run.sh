@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The performance comparison of issues 5 and 12, in one run on the same cores and thread count:
-#   ramscli in f32 and in bf16 (--precision bf16: the bf16 kernel this CPU runs, named in the
-#   output with the CPU's flags) (whole process on 1 and on 6 inputs: steady state = the difference
-#   / 5; cold start),
+# The performance comparison of issues 5, 12 and 13, in one run on the same cores and thread count:
+#   ramscli in f32, in bf16 (--precision bf16: the bf16 kernel this CPU runs, named in the output
+#   with the CPU's flags) and in int8 (--precision int8 on the q8 file `ramscli quantize` writes:
+#   the int8 kernel this CPU runs) (whole process on 1 and on 6 inputs: steady state = the
+#   difference / 5; cold start),
 #   ONNX Runtime's CPU engine (npm onnxruntime-node, installed with --ignore-scripts into a
 #   scratch folder, never a project dependency) on the same scale-1 network exported to ONNX,
 #   and the PyTorch reference; ViT-B/16 at 448 with random weights; peak RSS of each.
@@ -70,6 +71,18 @@ for mode in scale1 fused; do
     res[$k.t1]=$t1; res[$k.t6]=$t6; res[$k.rss]=$rss6
     res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
 done
+# int8 (issue 13): the q8 file ramscli quantize writes (the same bytes as convert.py --dtype q8).
+[ -f "$work/vitb.q8.safetensors" ] || "$cli" quantize --model "$work/vitb.safetensors" --out "$work/vitb.q8.safetensors" >/dev/null
+for mode in scale1 fused; do
+    read -r t1 rss1 < <(measure "$cli" classify --json --precision int8 --threads "$threads" --mode $mode --model "$work/vitb.q8.safetensors" $inputs1)
+    read -r t6 rss6 < <(measure "$cli" classify --json --precision int8 --threads "$threads" --mode $mode --model "$work/vitb.q8.safetensors" $inputs6)
+    k=int8.$mode
+    res[$k.t1]=$t1; res[$k.t6]=$t6; res[$k.rss]=$rss6
+    res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
+done
+int8_kernel=$("$cli" info --json --precision int8 --model "$work/vitb.q8.safetensors" | $py -c "import json,sys; print(json.load(sys.stdin)['kernel'])")
+int8_bench=$("$cli" bench --json --runs 1 --threads "$threads" --mode scale1 --precision int8 --model "$work/vitb.q8.safetensors")
+q8_ratio=$($py -c "import os; print(os.path.getsize('$work/vitb.q8.safetensors') / os.path.getsize('$work/vitb.safetensors'))")
 info_json=$("$cli" info --json --precision bf16 --model "$work/vitb.safetensors")
 bf16_kernel=$(echo "$info_json" | $py -c "import json,sys; print(json.load(sys.stdin)['kernel'])")
 cpu_flags=$(echo "$info_json" | $py -c "import json,sys; print(json.load(sys.stdin)['cpu']['features'] or 'none of avx2/avx512/amx')")
@@ -90,6 +103,9 @@ res["pinned"].update(s1=${res[pinned.scale1.steady]}, f=${res[pinned.fused.stead
                      f_t1=${res[pinned.fused.t1]}, s1_rss=${res[pinned.scale1.rss]}, f_rss=${res[pinned.fused.rss]})
 res["unpinned"].update(s1=${res[unpinned.scale1.steady]}, f=${res[unpinned.fused.steady]}, s1_t1=${res[unpinned.scale1.t1]},
                        f_t1=${res[unpinned.fused.t1]}, s1_rss=${res[unpinned.scale1.rss]}, f_rss=${res[unpinned.fused.rss]})
+res["int8"] = dict(core="$int8_kernel", s1=${res[int8.scale1.steady]}, f=${res[int8.fused.steady]}, s1_t1=${res[int8.scale1.t1]},
+                   f_t1=${res[int8.fused.t1]}, s1_rss=${res[int8.scale1.rss]}, f_rss=${res[int8.fused.rss]})
+ib = json.loads('''$int8_bench''')
 res["bf16"] = dict(core="$bf16_kernel", s1=${res[bf16.scale1.steady]}, f=${res[bf16.fused.steady]}, s1_t1=${res[bf16.scale1.t1]},
                    f_t1=${res[bf16.fused.t1]}, s1_rss=${res[bf16.scale1.rss]}, f_rss=${res[bf16.fused.rss]})
 bb = json.loads('''$bf16_bench''')
@@ -107,6 +123,9 @@ for e, what in (("pinned", "environment as is"), ("unpinned", "OPENBLAS_CORETYPE
           f"{r['s1_rss']} MB (scale1), {r['f_rss']} MB (fused) |")
 r = res["bf16"]
 print(f"| ramscli --precision bf16, kernel {r['core']} | {r['s1']:.3f} s | {r['f']:.3f} s | "
+      f"{r['s1_rss']} MB (scale1), {r['f_rss']} MB (fused) |")
+r = res["int8"]
+print(f"| ramscli --precision int8 (q8 file), kernel {r['core']} | {r['s1']:.3f} s | {r['f']:.3f} s | "
       f"{r['s1_rss']} MB (scale1), {r['f_rss']} MB (fused) |")
 print(f"| ONNX Runtime 1.20.1 (median of 5) | {ort:.3f} s | - | {ort_rss} MB |")
 print(f"| PyTorch reference ({t['torch']}, median of 2) | {t['scale1_s']:.3f} s | {t['fused_s']:.3f} s | {torch_rss} MB |")
@@ -126,4 +145,13 @@ print(f"- bf16 ({r['core']}): scale1 / ORT {r['s1'] / ort:.2f}x, fused / ORT {r[
       f"{f32['s1_rss']} / {f32['f_rss']} MB (target: not higher); model load {bb['load_s'] * 1e3:.0f} ms (packing); "
       f"ramscli bench: {bb['gflops']:.1f} GFLOP/s, {100 * bb['gflops'] / bb['bf16_gflops']:.0f}% of the bf16 kernel's rate here "
       f"({bb['bf16_gflops']:.1f}), sgemm {bb['sgemm_gflops']:.1f}")
+r = res["int8"]
+lim = {"int8-amx": (0.25, 0.50), "int8-avx512-vnni": (0.45, 0.90), "int8-avx-vnni": (0.60, 1.20), "int8-avx2": (0.60, 1.20)}.get(r["core"])
+print(f"- int8 ({r['core']}, q8 file {$q8_ratio:.3f} of the f32 file, target <= 0.27): scale1 / ORT {r['s1'] / ort:.2f}x, "
+      f"fused / ORT {r['f'] / ort:.2f}x" +
+      (f" (targets of issue 13 for this kernel: <= {lim[0]}, <= {lim[1]})" if lim else " (issue 13 sets no target for the portable kernel)") +
+      f"; int8 / f32 {r['s1'] / f32['s1']:.2f}x scale1, {r['f'] / f32['f']:.2f}x fused; peak RSS / ORT {r['s1_rss'] / ort_rss:.2f}x scale1, "
+      f"{r['f_rss'] / ort_rss:.2f}x fused (target <= 0.35); model load {ib['load_s'] * 1e3:.0f} ms (packing); "
+      f"ramscli bench: {ib['gflops']:.1f} GFLOP/s, {100 * ib['gflops'] / ib['int8_gops']:.0f}% of the int8 kernel's rate here "
+      f"({ib['int8_gops']:.1f} GOP/s with the activations' quantization), sgemm {ib['sgemm_gflops']:.1f}")
 PY

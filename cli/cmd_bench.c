@@ -11,16 +11,18 @@
 
 static const char bench_usage[] =
     "usage: ramscli bench [--model PATH] [--mode scale1|scale2|fused] [--runs N] [--threads N]\n"
-    "                     [--input FILE] [--precision f32|bf16] [--kernel NAME] [--json]\n"
+    "                     [--input FILE] [--precision f32|bf16|int8] [--kernel NAME] [--json]\n"
     "\n"
     "Times one image through the model: model load, the first (cold) run, then N runs (default 5)\n"
-    "with the time of each stage, and the GFLOP/s achieved against this machine's sgemm rate and\n"
-    "its bf16 rate (the bf16 kernel this CPU runs), both measured on the spot by the library with\n"
-    "the same threads and kernels the engine uses, on the model's shapes.  The input is FILE\n"
+    "with the time of each stage, and the GFLOP/s achieved against this machine's sgemm rate, its\n"
+    "bf16 rate and its int8 rate (the bf16 and int8 kernels this CPU runs; int8 with the per-row\n"
+    "quantization of the activations), all measured on the spot by the library with the same\n"
+    "threads and kernels the engine uses, on the model's shapes.  The input is FILE\n"
     "(image or .npy) or, by default, a fixed pseudo-random tensor.\n"
     "\n"
     "  -m, --model PATH   model file (default: the installed default model)\n"
-    "      --precision P  f32 (default; exact) or bf16 (bf16 matrix products, f32 sums)\n"
+    "      --precision P  f32 (default; exact), bf16 (bf16 matrix products, f32 sums) or int8\n"
+    "                     (int8 weights and per-token activations, int32 sums)\n"
     "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info)\n"
     "      --mode M       scale1, scale2 or fused (default: the model's)\n"
     "  -r, --runs N       timed runs after the first (default 5)\n"
@@ -116,12 +118,14 @@ int cli_cmd_bench(int argc, char **argv)
     }
     double per_image = total / runs, flops = rams_model_flops(m, r.mode);
     double rss = peak_rss_mb();
-    double sgemm = 0, bf16 = 0;
-    const char *bf16_kernel = rams_kernel_for(RAMS_PRECISION_BF16);
-    /* The bf16 rate of the kernel the model runs on when it is a bf16 one, else of this CPU's. */
+    double sgemm = 0, bf16 = 0, int8 = 0;
+    const char *bf16_kernel = rams_kernel_for(RAMS_PRECISION_BF16), *int8_kernel = rams_kernel_for(RAMS_PRECISION_INT8);
+    /* The bf16 and int8 rates of the kernel the model runs on when it is one, else of this CPU's. */
     if (info.precision == RAMS_PRECISION_BF16) bf16_kernel = info.kernel;
+    if (info.precision == RAMS_PRECISION_INT8) int8_kernel = info.kernel;
     if (rams_measure_gemm_gflops(m, (int)threads, SGEMM_SECONDS, &sgemm) != RAMS_OK ||
-        (bf16_kernel && rams_measure_kernel_gflops(m, bf16_kernel, (int)threads, SGEMM_SECONDS, &bf16) != RAMS_OK)) {
+        (bf16_kernel && rams_measure_kernel_gflops(m, bf16_kernel, (int)threads, SGEMM_SECONDS, &bf16) != RAMS_OK) ||
+        (int8_kernel && rams_measure_kernel_gflops(m, int8_kernel, (int)threads, SGEMM_SECONDS, &int8) != RAMS_OK)) {
         cli_report("bench", rams_last_error());
         free(tensor), rams_context_free(ctx), rams_model_free(m);
         return CLI_EXIT_FAILED;
@@ -147,6 +151,9 @@ int cli_cmd_bench(int argc, char **argv)
         if (bf16_kernel) cJSON_AddStringToObject(o, "bf16_kernel", bf16_kernel);
         else cJSON_AddNullToObject(o, "bf16_kernel");
         cJSON_AddNumberToObject(o, "bf16_gflops", bf16);
+        if (int8_kernel) cJSON_AddStringToObject(o, "int8_kernel", int8_kernel);
+        else cJSON_AddNullToObject(o, "int8_kernel");
+        cJSON_AddNumberToObject(o, "int8_gops", int8); /* with the quantization of the activations */
         cJSON_AddStringToObject(o, "cpu_features", rams_cpu_features());
         cJSON_AddNumberToObject(o, "peak_rss_mb", rss);
         char *text = cJSON_PrintUnformatted(o);
@@ -167,6 +174,7 @@ int cli_cmd_bench(int argc, char **argv)
         printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%)", flops / 1e9,
                achieved, sgemm, sgemm > 0 ? 100 * achieved / sgemm : 0);
         if (bf16_kernel) printf(", %s %.1f GFLOP/s (%.0f%%)", bf16_kernel, bf16, bf16 > 0 ? 100 * achieved / bf16 : 0);
+        if (int8_kernel) printf(", %s %.1f GOP/s (%.0f%%)", int8_kernel, int8, int8 > 0 ? 100 * achieved / int8 : 0);
         printf("\n");
         printf("peak RSS    %.1f MB\n", rss);
     }

@@ -8,7 +8,7 @@
 
 static const char *const classify_usage =
     "usage: ramscli classify [--model PATH] [--mode scale1|scale2|fused] [--top-k K] [--json]\n"
-    "                        [--threads N] [--precision f32|bf16] [--kernel NAME] FILE|DIR...\n"
+    "                        [--threads N] [--precision f32|bf16|int8] [--kernel NAME] FILE|DIR...\n"
     "\n"
     "Classifies each FILE: a JPEG, PNG or WebP photo (decoded and preprocessed as the model file says)\n"
     "or a .npy float32 tensor of shape 3xSxS that is already preprocessed.  A DIR is searched\n"
@@ -16,8 +16,10 @@ static const char *const classify_usage =
     "symlink back to a directory already searched is skipped).  Results come in input order.\n"
     "\n"
     "  -m, --model PATH   the model file (default: the default model)\n"
-    "      --precision P  f32 (default; exact) or bf16: matrix products on bf16 operands with\n"
-    "                     f32 sums, on AMX or AVX512-BF16 where the CPU has them (ramscli info)\n"
+    "      --precision P  f32 (default; exact); bf16: matrix products on bf16 operands with\n"
+    "                     f32 sums, on AMX or AVX512-BF16 where the CPU has them; int8: int8\n"
+    "                     weights (a q8 file's, or quantized at load) and per-token int8\n"
+    "                     activations, int32 sums, on AMX, VNNI or AVX2 (ramscli info)\n"
     "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info lists\n"
     "                     them; default: the fastest this CPU runs)\n"
     "      --mode MODE    scale1: the full image only; scale2: the zoomed pass; fused: the mean of\n"

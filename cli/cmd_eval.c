@@ -19,7 +19,7 @@ enum { MODES = 3, TOPK = 5, MAX_CONFUSED_SHOWN = 5 };
 static const rams_mode mode_of[MODES] = {RAMS_MODE_SCALE1, RAMS_MODE_SCALE2, RAMS_MODE_FUSED};
 
 static const char *const eval_usage =
-    "usage: ramscli eval [--model PATH] [--json] [--limit N] [--threads N] [--precision f32|bf16]\n"
+    "usage: ramscli eval [--model PATH] [--json] [--limit N] [--threads N] [--precision f32|bf16|int8]\n"
     "                    [--kernel NAME] DIR\n"
     "\n"
     "Scores the model on an ImageFolder tree: DIR/<class>/<image>, each folder name matched to one\n"
@@ -30,8 +30,10 @@ static const char *const eval_usage =
     "prints images per second and the most confused pairs (in the model's default mode).\n"
     "\n"
     "  -m, --model PATH   the model file (default: the default model)\n"
-    "      --precision P  f32 (default; exact) or bf16: matrix products on bf16 operands with\n"
-    "                     f32 sums, on AMX or AVX512-BF16 where the CPU has them (ramscli info)\n"
+    "      --precision P  f32 (default; exact); bf16: matrix products on bf16 operands with\n"
+    "                     f32 sums, on AMX or AVX512-BF16 where the CPU has them; int8: int8\n"
+    "                     weights (a q8 file's, or quantized at load) and per-token int8\n"
+    "                     activations, int32 sums, on AMX, VNNI or AVX2 (ramscli info)\n"
     "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info lists\n"
     "                     them; default: the fastest this CPU runs)\n"
     "      --json         print one JSON object instead of the table: {\"images\": n, \"top1\":\n"

@@ -30,7 +30,7 @@
 
 static const char explain_usage[] =
     "usage: ramscli explain [--model PATH] [--out OUT.png] [--rollout FILE.npy]\n"
-    "                       [--mode scale1|scale2|fused] [--precision f32|bf16] [--kernel NAME] IMAGE\n"
+    "                       [--mode scale1|scale2|fused] [--precision f32|bf16|int8] [--kernel NAME] IMAGE\n"
     "\n"
     "Draws where the model looked into one PNG: the preprocessed input with the attention\n"
     "rollout over it as a heatmap (dark: little attention, yellow: most), the cells above the\n"
@@ -41,7 +41,8 @@ static const char explain_usage[] =
     "tensor of shape 3xSxS that is already preprocessed.\n"
     "\n"
     "  -m, --model PATH      the model file (default: the default model)\n"
-    "      --precision P     f32 (default; exact) or bf16 (bf16 matrix products, f32 sums)\n"
+    "      --precision P     f32 (default; exact), bf16 (bf16 matrix products, f32 sums) or\n"
+    "                        int8 (int8 weights and activations, int32 sums)\n"
     "      --kernel NAME     run on this matrix-product kernel of the precision (ramscli info)\n"
     "  -o, --out OUT.png     where to write the picture (default: IMAGE's file name +\n"
     "                        '.explain.png', in the current directory)\n"

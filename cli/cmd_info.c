@@ -5,14 +5,14 @@
 #include "cli.h"
 
 static const char *const info_usage =
-    "usage: ramscli info [--model PATH] [--precision f32|bf16] [--kernel NAME] [--json]\n"
+    "usage: ramscli info [--model PATH] [--precision f32|bf16|int8] [--kernel NAME] [--json]\n"
     "\n"
     "Describes a model file: architecture, weight dtype, preprocessing, labels, default mode,\n"
     "file size, and the library version; the precision and matrix-product kernel it is loaded\n"
     "with, what this CPU offers (CPUID and XCR0) and the kernel each precision runs on here.\n"
     "\n"
     "  -m, --model PATH   the model file (default: the default model)\n"
-    "      --precision P  load it in f32 (default) or bf16\n"
+    "      --precision P  load it in f32 (default), bf16 or int8\n"
     "      --kernel NAME  load it on this kernel of the precision\n"
     "      --json         one JSON object on one line\n"
     "  -h, --help         this text\n";

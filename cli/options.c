@@ -44,7 +44,7 @@ static int take_value(const cli_command_line *cl, const cli_option *o, const cha
         break;
     case CLI_OPT_PRECISION:
         if (rams_precision_parse(value, (rams_precision *)o->dest) != RAMS_OK)
-            return cli_usage_error(cl->name, "unknown precision '%s' (f32 or bf16)", value);
+            return cli_usage_error(cl->name, "unknown precision '%s' (f32, bf16 or int8)", value);
         break;
     }
     return 0;
