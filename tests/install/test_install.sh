@@ -104,4 +104,34 @@ if "$TMP/classify_shared" "$TMP/nothing.png" "$MODEL" 2>"$TMP/err.txt"; then
     exit 1
 fi
 grep -q "nothing.png" "$TMP/err.txt" || { echo "the message does not name the file"; cat "$TMP/err.txt"; exit 1; }
+
+step "the Python package, as installed"
+# In <prefix>/lib/python3/dist-packages (Debian's layout); it finds the installed library beside
+# it (no RAMSTRANS_LIBRARY, no build tree) and classifies the examples byte for byte as the
+# installed ramscli does.
+PYDIR=$PREFIX/lib/python3/dist-packages
+test -f "$PYDIR/ramstrans/__init__.py" || { echo "not installed: $PYDIR/ramstrans"; exit 1; }
+"$PREFIX/bin/ramscli" classify --json "$SRC"/examples/*.png >"$TMP/cli_examples.json"
+(cd "$TMP" && env -u RAMSTRANS_LIBRARY -u RAMSTRANS_MODEL PYTHONPATH="$PYDIR" PREFIX="$PREFIX" \
+    /usr/bin/python3 - "$SRC"/examples/*.png >"$TMP/py_examples.json") <<'PY'
+import os, sys
+import ramstrans
+lib = os.path.realpath(ramstrans.library_path)
+assert lib.startswith(os.path.realpath(os.environ["PREFIX"]) + "/"), lib
+assert ramstrans.__file__.startswith(os.environ["PREFIX"] + "/"), ramstrans.__file__
+model = ramstrans.Model()
+for path in sys.argv[1:]:
+    print(ramstrans.dumps(model.classify(path)))
+print("ok: ramstrans %s from %s, model %s" % (ramstrans.version, lib, model.path), file=sys.stderr)
+PY
+cmp "$TMP/cli_examples.json" "$TMP/py_examples.json" || { echo "import ramstrans and ramscli disagree"; exit 1; }
+echo "ok: import ramstrans gives the installed ramscli's lines"
+if /usr/bin/python3 -c "import distributed" 2>/dev/null; then
+    # python3 -m ramstrans.distributed from the installed tree, on a dask-scheduler and two
+    # dask-workers started by hand (tests/python/test_distributed.py, its first cluster test).
+    RAMS_INSTALLED_PREFIX=$PREFIX /usr/bin/python3 "$SRC/tests/python/test_distributed.py" \
+        SchedulerAndWorkers.test_1_same_lines
+else
+    echo "(python3-distributed is not installed: the installed ramstrans.distributed is not run)"
+fi
 echo "all install checks passed"
