@@ -105,6 +105,14 @@ if "$TMP/classify_shared" "$TMP/nothing.png" "$MODEL" 2>"$TMP/err.txt"; then
 fi
 grep -q "nothing.png" "$TMP/err.txt" || { echo "the message does not name the file"; cat "$TMP/err.txt"; exit 1; }
 
+step "man ramscli"
+test -f "$PREFIX/share/man/man1/ramscli.1" || { echo "not installed: share/man/man1/ramscli.1"; exit 1; }
+if command -v man >/dev/null; then
+    page=$(man -M "$PREFIX/share/man" -w ramscli)
+    case "$page" in "$PREFIX"/*) echo "ok: man ramscli is $page" ;;
+        *) echo "man -M $PREFIX/share/man finds '$page'"; exit 1 ;; esac
+fi
+
 step "the Python package, as installed"
 # In <prefix>/lib/python3/dist-packages (Debian's layout); it finds the installed library beside
 # it (no RAMSTRANS_LIBRARY, no build tree) and classifies the examples byte for byte as the
