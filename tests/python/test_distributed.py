@@ -97,13 +97,36 @@ class LocalCluster(unittest.TestCase):
         self.assertEqual(as_ramscli(d_err), err)
         self.assertEqual((d_rc, rc), (1, 1))
 
-    def test_options(self):
+    def test_options_and_progress(self):
+        # Options passed through; stderr a terminal: ramscli's progress bar there, ending on the
+        # count of inputs, and stdout unchanged.
+        import pty
         args = ["--model", "models/default.safetensors", "--mode", "scale2", "--top-k", "3"]
         rc, out, err = ramscli("classify", "--json", *args, "examples", cwd=ROOT)
-        d_rc, d_out, d_err = distributed_cli("--scheduler", "local:1", "--batch", "4", *args,
-                                             "examples")
-        self.assertEqual((d_rc, d_out, d_err), (0, out, b""))
         self.assertEqual(rc, 0)
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.run([PY, "-m", "ramstrans.distributed", "--scheduler", "local:1",
+                                "--batch", "4", *args, "examples"], cwd=ROOT, timeout=180,
+                               stdout=subprocess.PIPE, stderr=slave)
+            os.close(slave)
+            slave = None
+            tty = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the other side is closed and drained
+                    break
+                if not chunk:
+                    break
+                tty += chunk
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        self.assertEqual((p.returncode, p.stdout), (0, out))
+        n = out.count(b"\n")
+        self.assertRegex(tty, rb"\r%d/%d \[#{30}\] [0-9.]+/s ETA 0:00\x1b\[K\r?\n$" % (n, n))
 
 
 class Errors(unittest.TestCase):
