@@ -9,24 +9,28 @@
 #include "canvas.h"
 #include "font.h"
 
-static void put_pixel(canvas *c, int x, int y, const uint8_t color[3]) {
+static void put_pixel(canvas *c, int x, int y, const uint8_t color[3])
+{
     if (x < 0 || y < 0 || x >= c->width || y >= c->height) return;
     memcpy(c->rgb + ((size_t)y * c->width + x) * 3, color, 3);
 }
 
-void canvas_fill(canvas *c, int x, int y, int w, int h, const uint8_t color[3]) {
+void canvas_fill(canvas *c, int x, int y, int w, int h, const uint8_t color[3])
+{
     for (int j = y; j < y + h; j++)
         for (int i = x; i < x + w; i++) put_pixel(c, i, j, color);
 }
 
-void canvas_frame(canvas *c, int x, int y, int w, int h, int thick, const uint8_t color[3]) {
+void canvas_frame(canvas *c, int x, int y, int w, int h, int thick, const uint8_t color[3])
+{
     canvas_fill(c, x, y, w, thick, color);
     canvas_fill(c, x, y + h - thick, w, thick, color);
     canvas_fill(c, x, y, thick, h, color);
     canvas_fill(c, x + w - thick, y, thick, h, color);
 }
 
-void canvas_text(canvas *c, int x, int y, int max_width, int scale, const uint8_t color[3], const char *text) {
+void canvas_text(canvas *c, int x, int y, int max_width, int scale, const uint8_t color[3], const char *text)
+{
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
     size_t n = strlen(buf);
@@ -45,7 +49,8 @@ typedef struct {
     char message[256];
 } png_failure;
 
-static void png_on_error(png_structp png, png_const_charp msg) {
+static void png_on_error(png_structp png, png_const_charp msg)
+{
     png_failure *f = png_get_error_ptr(png);
     snprintf(f->message, sizeof f->message, "%s", msg);
     png_longjmp(png, 1);
@@ -55,11 +60,13 @@ static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (v
 
 /* Removes a half-written picture, but only a regular file: the output may be a device
  * (/dev/stdout, /dev/full) that must never be unlinked. */
-static void remove_partial(const char *path, int is_regular) {
+static void remove_partial(const char *path, int is_regular)
+{
     if (is_regular) remove(path);
 }
 
-int canvas_write_png(const canvas *c, const char *path, const char *software, char *why, size_t why_size) {
+int canvas_write_png(const canvas *c, const char *path, const char *software, char *why, size_t why_size)
+{
     FILE *f = fopen(path, "wb");
     if (!f) {
         snprintf(why, why_size, "cannot create: %s", strerror(errno));
@@ -85,8 +92,8 @@ int canvas_write_png(const canvas *c, const char *path, const char *software, ch
         return -1;
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)c->width, (png_uint_32)c->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, (png_uint_32)c->width, (png_uint_32)c->height, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_text text = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Software", .text = (char *)software};
     png_set_text(png, info, &text, 1);
     png_write_info(png, info);

@@ -37,17 +37,17 @@ int cli_default_threads(void);
 
 /* What an option takes and where its value goes. */
 typedef enum {
-    CLI_OPT_FLAG,   /* no value: *(int *)dest = 1                                             */
-    CLI_OPT_STRING, /* *(const char **)dest = the value                                       */
-    CLI_OPT_FILE,   /* the same, but an empty value is refused ("--out wants a file name")    */
-    CLI_OPT_INT,    /* *(long *)dest = a whole decimal number in [lo, hi]                    */
-    CLI_OPT_MODE,   /* *(rams_mode *)dest = scale1, scale2 or fused (rams_mode_parse)          */
+    CLI_OPT_FLAG,     /* no value: *(int *)dest = 1                                             */
+    CLI_OPT_STRING,   /* *(const char **)dest = the value                                       */
+    CLI_OPT_FILE,     /* the same, but an empty value is refused ("--out wants a file name")    */
+    CLI_OPT_INT,      /* *(long *)dest = a whole decimal number in [lo, hi]                    */
+    CLI_OPT_MODE,     /* *(rams_mode *)dest = scale1, scale2 or fused (rams_mode_parse)          */
     CLI_OPT_PRECISION /* *(rams_precision *)dest = f32, bf16 or int8 (rams_precision_parse)     */
 } cli_opt_kind;
 
 typedef struct {
-    const char *name;  /* the long name, without "--"; NULL ends a table                        */
-    char letter;       /* the short name ('m' for -m), or 0                                     */
+    const char *name; /* the long name, without "--"; NULL ends a table                        */
+    char letter;      /* the short name ('m' for -m), or 0                                     */
     cli_opt_kind kind;
     void *dest;
     long lo, hi;       /* CLI_OPT_INT: the accepted range                                       */
@@ -56,16 +56,34 @@ typedef struct {
 } cli_option;
 
 /* Table entries; the conditional makes the compiler check each dest's type. */
-#define CLI_FLAG(name, letter, dest) {name, letter, CLI_OPT_FLAG, 1 ? (dest) : (int *)0, 0, 0, NULL}
-#define CLI_STRING(name, letter, dest) \
-    {name, letter, CLI_OPT_STRING, 1 ? (dest) : (const char **)0, 0, 0, NULL}
-#define CLI_FILE(name, letter, dest) {name, letter, CLI_OPT_FILE, 1 ? (dest) : (const char **)0, 0, 0, NULL}
-#define CLI_INT(name, letter, dest, lo, hi, wants) \
-    {name, letter, CLI_OPT_INT, 1 ? (dest) : (long *)0, lo, hi, wants}
-#define CLI_MODE(name, letter, dest) {name, letter, CLI_OPT_MODE, 1 ? (dest) : (rams_mode *)0, 0, 0, NULL}
-#define CLI_PRECISION(name, letter, dest) \
-    {name, letter, CLI_OPT_PRECISION, 1 ? (dest) : (rams_precision *)0, 0, 0, NULL}
-#define CLI_END {NULL, 0, CLI_OPT_FLAG, NULL, 0, 0, NULL}
+#define CLI_FLAG(name, letter, dest)                                  \
+    {                                                                 \
+        name, letter, CLI_OPT_FLAG, 1 ? (dest) : (int *)0, 0, 0, NULL \
+    }
+#define CLI_STRING(name, letter, dest)                                          \
+    {                                                                           \
+        name, letter, CLI_OPT_STRING, 1 ? (dest) : (const char **)0, 0, 0, NULL \
+    }
+#define CLI_FILE(name, letter, dest)                                          \
+    {                                                                         \
+        name, letter, CLI_OPT_FILE, 1 ? (dest) : (const char **)0, 0, 0, NULL \
+    }
+#define CLI_INT(name, letter, dest, lo, hi, wants)                       \
+    {                                                                    \
+        name, letter, CLI_OPT_INT, 1 ? (dest) : (long *)0, lo, hi, wants \
+    }
+#define CLI_MODE(name, letter, dest)                                        \
+    {                                                                       \
+        name, letter, CLI_OPT_MODE, 1 ? (dest) : (rams_mode *)0, 0, 0, NULL \
+    }
+#define CLI_PRECISION(name, letter, dest)                                             \
+    {                                                                                 \
+        name, letter, CLI_OPT_PRECISION, 1 ? (dest) : (rams_precision *)0, 0, 0, NULL \
+    }
+#define CLI_END                                 \
+    {                                           \
+        NULL, 0, CLI_OPT_FLAG, NULL, 0, 0, NULL \
+    }
 
 /* A subcommand's command line: its options, its usage text and what it takes after them. */
 typedef struct {
@@ -135,9 +153,9 @@ double cli_now(void); /* monotonic seconds */
 /* The outcome of one item, made by a worker and consumed in input order by the main thread. */
 typedef struct {
     int failed;
-    char *error;   /* malloc'd message when failed                              */
-    char *text;    /* malloc'd output to print (may be NULL)                     */
-    void *data;    /* anything else the command keeps per item (freed by emit)  */
+    char *error; /* malloc'd message when failed                              */
+    char *text;  /* malloc'd output to print (may be NULL)                     */
+    void *data;  /* anything else the command keeps per item (freed by emit)  */
 } cli_outcome;
 
 /* Runs work(ctx, index, user, &outcome) for every index in 0..count-1 on `threads` threads, each
@@ -146,8 +164,8 @@ typedef struct {
  * when a context or thread could not be made (reported). */
 typedef void (*cli_work_fn)(rams_context *ctx, size_t index, void *user, cli_outcome *out);
 typedef void (*cli_emit_fn)(size_t index, cli_outcome *out, void *user);
-int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn work,
-                 cli_emit_fn emit, void *user);
+int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn work, cli_emit_fn emit,
+                 void *user);
 
 /* ---- JSON (json_out.c) ---------------------------------------------------------------------- */
 

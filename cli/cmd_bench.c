@@ -33,7 +33,6 @@ static const char bench_usage[] =
 /* How long the library measures the sgemm rate (rams_measure_gemm_gflops, on the model's shapes). */
 #define SGEMM_SECONDS 0.3
 
-
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -41,10 +40,11 @@ static double peak_rss_mb(void)
     return ru.ru_maxrss / 1024.0; /* Linux reports KiB */
 }
 
-static int run_once(rams_context *ctx, const char *input, const float *tensor, int S, const rams_run_params *p,
-                    rams_result *r)
+static int run_once(rams_context *ctx, const char *input, const float *tensor, int S,
+                    const rams_run_params *p, rams_result *r)
 {
-    rams_status st = input ? rams_classify_file(ctx, input, p, r) : rams_classify_tensor(ctx, tensor, 3, S, S, p, r);
+    rams_status st =
+        input ? rams_classify_file(ctx, input, p, r) : rams_classify_tensor(ctx, tensor, 3, S, S, p, r);
     if (st != RAMS_OK) cli_report(input ? input : "bench", rams_last_error());
     return st == RAMS_OK ? 0 : -1;
 }
@@ -119,13 +119,16 @@ int cli_cmd_bench(int argc, char **argv)
     double per_image = total / runs, flops = rams_model_flops(m, r.mode);
     double rss = peak_rss_mb();
     double sgemm = 0, bf16 = 0, int8 = 0;
-    const char *bf16_kernel = rams_kernel_for(RAMS_PRECISION_BF16), *int8_kernel = rams_kernel_for(RAMS_PRECISION_INT8);
+    const char *bf16_kernel = rams_kernel_for(RAMS_PRECISION_BF16),
+               *int8_kernel = rams_kernel_for(RAMS_PRECISION_INT8);
     /* The bf16 and int8 rates of the kernel the model runs on when it is one, else of this CPU's. */
     if (info.precision == RAMS_PRECISION_BF16) bf16_kernel = info.kernel;
     if (info.precision == RAMS_PRECISION_INT8) int8_kernel = info.kernel;
     if (rams_measure_gemm_gflops(m, (int)threads, SGEMM_SECONDS, &sgemm) != RAMS_OK ||
-        (bf16_kernel && rams_measure_kernel_gflops(m, bf16_kernel, (int)threads, SGEMM_SECONDS, &bf16) != RAMS_OK) ||
-        (int8_kernel && rams_measure_kernel_gflops(m, int8_kernel, (int)threads, SGEMM_SECONDS, &int8) != RAMS_OK)) {
+        (bf16_kernel &&
+         rams_measure_kernel_gflops(m, bf16_kernel, (int)threads, SGEMM_SECONDS, &bf16) != RAMS_OK) ||
+        (int8_kernel &&
+         rams_measure_kernel_gflops(m, int8_kernel, (int)threads, SGEMM_SECONDS, &int8) != RAMS_OK)) {
         cli_report("bench", rams_last_error());
         free(tensor), rams_context_free(ctx), rams_model_free(m);
         return CLI_EXIT_FAILED;
@@ -141,7 +144,8 @@ int cli_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(o, "cold_s", cold_s);
         cJSON_AddNumberToObject(o, "per_image_s", per_image);
         cJSON_AddNumberToObject(o, "images_per_s", 1.0 / per_image);
-        for (int k = 0; k < RAMS_STAGE_COUNT; k++) cJSON_AddNumberToObject(st, rams_stage_name((rams_stage)k), stage[k] / runs);
+        for (int k = 0; k < RAMS_STAGE_COUNT; k++)
+            cJSON_AddNumberToObject(st, rams_stage_name((rams_stage)k), stage[k] / runs);
         cJSON_AddItemToObject(o, "stages_s", st);
         cJSON_AddNumberToObject(o, "gflop_per_image", flops / 1e9);
         cJSON_AddNumberToObject(o, "gflops", achieved);
@@ -161,20 +165,25 @@ int cli_cmd_bench(int argc, char **argv)
         free(text);
         cJSON_Delete(o);
     } else {
-        printf("model       %s: %dx%d, patch %d, %d layers, hidden %d, %s\n", model_path ? model_path : "(default)",
-               S, S, info.patch_size, info.num_layers, info.hidden_size, info.dtype);
-        printf("mode        %s, %ld thread%s, %ld runs\n", rams_mode_name(r.mode), threads, threads == 1 ? "" : "s", runs);
+        printf("model       %s: %dx%d, patch %d, %d layers, hidden %d, %s\n",
+               model_path ? model_path : "(default)", S, S, info.patch_size, info.num_layers,
+               info.hidden_size, info.dtype);
+        printf("mode        %s, %ld thread%s, %ld runs\n", rams_mode_name(r.mode), threads,
+               threads == 1 ? "" : "s", runs);
         printf("precision   %s, kernel %s (this CPU: %s)\n", rams_precision_name(info.precision),
-               info.kernel ? info.kernel : "?", *rams_cpu_features() ? rams_cpu_features() : "none of avx2/avx512/amx");
+               info.kernel ? info.kernel : "?",
+               *rams_cpu_features() ? rams_cpu_features() : "none of avx2/avx512/amx");
         printf("load        %8.1f ms\n", load_s * 1e3);
         printf("first run   %8.1f ms (cold)\n", cold_s * 1e3);
         printf("per image   %8.1f ms (%.1f images/s)\n", per_image * 1e3, 1.0 / per_image);
         for (int k = 0; k < RAMS_STAGE_COUNT; k++)
             printf("  %-16s %8.2f ms\n", rams_stage_name((rams_stage)k), stage[k] / runs * 1e3);
-        printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%)", flops / 1e9,
-               achieved, sgemm, sgemm > 0 ? 100 * achieved / sgemm : 0);
-        if (bf16_kernel) printf(", %s %.1f GFLOP/s (%.0f%%)", bf16_kernel, bf16, bf16 > 0 ? 100 * achieved / bf16 : 0);
-        if (int8_kernel) printf(", %s %.1f GOP/s (%.0f%%)", int8_kernel, int8, int8 > 0 ? 100 * achieved / int8 : 0);
+        printf("arithmetic  %.2f GFLOP per image, %.1f GFLOP/s; sgemm here %.1f GFLOP/s (%.0f%%)",
+               flops / 1e9, achieved, sgemm, sgemm > 0 ? 100 * achieved / sgemm : 0);
+        if (bf16_kernel)
+            printf(", %s %.1f GFLOP/s (%.0f%%)", bf16_kernel, bf16, bf16 > 0 ? 100 * achieved / bf16 : 0);
+        if (int8_kernel)
+            printf(", %s %.1f GOP/s (%.0f%%)", int8_kernel, int8, int8 > 0 ? 100 * achieved / int8 : 0);
         printf("\n");
         printf("peak RSS    %.1f MB\n", rss);
     }

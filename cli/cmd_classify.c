@@ -44,7 +44,8 @@ typedef struct {
 } classify_job;
 
 /* The human table: a header line per input, then one line per prediction. */
-static char *result_text(const char *file, const rams_result *r) {
+static char *result_text(const char *file, const rams_result *r)
+{
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
@@ -65,7 +66,8 @@ static char *result_text(const char *file, const rams_result *r) {
     return text;
 }
 
-static void classify_work(rams_context *ctx, size_t index, void *user, cli_outcome *out) {
+static void classify_work(rams_context *ctx, size_t index, void *user, cli_outcome *out)
+{
     classify_job *job = user;
     const char *file = job->inputs->paths[index];
     rams_result r;
@@ -81,7 +83,8 @@ static void classify_work(rams_context *ctx, size_t index, void *user, cli_outco
     }
 }
 
-static void classify_emit(size_t index, cli_outcome *out, void *user) {
+static void classify_emit(size_t index, cli_outcome *out, void *user)
+{
     classify_job *job = user;
     if (out->failed) {
         cli_progress_clear(&job->progress);
@@ -98,7 +101,8 @@ static void classify_emit(size_t index, cli_outcome *out, void *user) {
     cli_progress_step(&job->progress);
 }
 
-int cli_cmd_classify(int argc, char **argv) {
+int cli_cmd_classify(int argc, char **argv)
+{
     const char *model_path = NULL;
     cli_load_options load = {RAMS_PRECISION_F32, NULL};
     classify_job job = {0};

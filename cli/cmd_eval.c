@@ -44,7 +44,8 @@ static const char *const eval_usage =
     "  -h, --help         this text\n";
 
 /* Lower-case letters and digits only: "T-shirt/top" and "tshirt_top" both become "tshirttop". */
-static char *normalise(const char *s, int drop_leading_digits) {
+static char *normalise(const char *s, int drop_leading_digits)
+{
     char *out = malloc(strlen(s) + 1), *o = out;
     if (!out) return NULL;
     for (; *s; s++)
@@ -59,7 +60,8 @@ static char *normalise(const char *s, int drop_leading_digits) {
 }
 
 /* The label index a folder name stands for, or -1. */
-static int match_label(const rams_model *m, int classes, const char *folder) {
+static int match_label(const rams_model *m, int classes, const char *folder)
+{
     for (int pass = 0; pass < 2; pass++) {
         char *want = normalise(folder, pass);
         if (!want) return -1;
@@ -95,7 +97,8 @@ typedef struct {
     size_t num_pairs;
 } eval_job;
 
-static void eval_work(rams_context *ctx, size_t index, void *user, cli_outcome *out) {
+static void eval_work(rams_context *ctx, size_t index, void *user, cli_outcome *out)
+{
     eval_job *job = user;
     rams_run_params rp = rams_run_default_params();
     rp.mode = RAMS_MODE_FUSED;
@@ -124,7 +127,8 @@ static void eval_work(rams_context *ctx, size_t index, void *user, cli_outcome *
     out->data = s;
 }
 
-static void eval_emit(size_t index, cli_outcome *out, void *user) {
+static void eval_emit(size_t index, cli_outcome *out, void *user)
+{
     eval_job *job = user;
     if (out->failed) {
         cli_progress_clear(&job->progress);
@@ -150,7 +154,8 @@ static void eval_emit(size_t index, cli_outcome *out, void *user) {
     cli_progress_step(&job->progress);
 }
 
-static int compare_pairs(const void *a, const void *b) {
+static int compare_pairs(const void *a, const void *b)
+{
     const int *x = a, *y = b;
     return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
 }
@@ -161,7 +166,8 @@ typedef struct {
 } confused;
 
 /* The most frequent (truth, predicted) misses, most frequent first (ties: lower truth first). */
-static size_t most_confused(eval_job *job, confused *best, size_t max) {
+static size_t most_confused(eval_job *job, confused *best, size_t max)
+{
     size_t shown = 0;
     qsort(job->pairs, job->num_pairs, sizeof *job->pairs, compare_pairs);
     for (size_t i = 0; i < job->num_pairs;) {
@@ -183,7 +189,8 @@ static size_t most_confused(eval_job *job, confused *best, size_t max) {
 
 /* Collects DIR/<class>/... and puts the images in round-robin order over the classes, so that
  * --limit N takes a balanced subset.  Returns 0, or -1 after reporting. */
-static int collect(eval_job *job, const rams_model *m, const char *dir, size_t limit) {
+static int collect(eval_job *job, const rams_model *m, const char *dir, size_t limit)
+{
     DIR *d = opendir(dir);
     if (!d) {
         cli_report(dir, strerror(errno));
@@ -212,7 +219,10 @@ static int collect(eval_job *job, const rams_model *m, const char *dir, size_t l
     for (size_t i = 0; rc == 0 && i < nf; i++) {
         size_t len = strlen(dir) + strlen(folders.paths[i]) + 2;
         char *full = malloc(len);
-        if (!full) { rc = -1; break; }
+        if (!full) {
+            rc = -1;
+            break;
+        }
         snprintf(full, len, "%s/%s", dir, folders.paths[i]);
         struct stat st;
         if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -264,7 +274,8 @@ static int collect(eval_job *job, const rams_model *m, const char *dir, size_t l
 }
 
 static void print_json(const eval_job *job, const rams_model *m, double seconds, int threads,
-                       const confused *conf, size_t nconf) {
+                       const confused *conf, size_t nconf)
+{
     static const char *names[MODES] = {"scale1", "scale2", "fused"};
     double n = job->scored ? (double)job->scored : 1;
     cJSON *o = cJSON_CreateObject();
@@ -295,7 +306,8 @@ static void print_json(const eval_job *job, const rams_model *m, double seconds,
 }
 
 static void print_table(const eval_job *job, const rams_model *m, double seconds, int threads,
-                        const confused *conf, size_t nconf) {
+                        const confused *conf, size_t nconf)
+{
     static const char *names[MODES] = {"scale1", "scale2", "fused"};
     double n = job->scored ? (double)job->scored : 1;
     printf("images   %zu scored, %zu failed, %.1f s, %.1f images/s (one fused run each, %d thread%s)\n",
@@ -314,7 +326,8 @@ static void print_table(const eval_job *job, const rams_model *m, double seconds
     }
 }
 
-int cli_cmd_eval(int argc, char **argv) {
+int cli_cmd_eval(int argc, char **argv)
+{
     const char *model_path = NULL;
     cli_load_options load = {RAMS_PRECISION_F32, NULL};
     int json = 0, first;
@@ -328,7 +341,8 @@ int cli_cmd_eval(int argc, char **argv) {
         CLI_INT("threads", 't', &threads, 1, 256, NULL),
         CLI_END,
     };
-    const cli_command_line cl = {"eval", eval_usage, options, 1, 1, "no DIR given", "one DIR only, got '%s' too"};
+    const cli_command_line cl = {
+        "eval", eval_usage, options, 1, 1, "no DIR given", "one DIR only, got '%s' too"};
     int parsed = cli_parse_command_line(&cl, argc, argv, &first);
     if (parsed != CLI_PARSED) return parsed;
     const char *dir = argv[first];

@@ -59,10 +59,10 @@ static const uint8_t col_background[3] = {22, 22, 28};
 static const uint8_t col_text[3] = {235, 235, 235};
 static const uint8_t col_dim_text[3] = {150, 150, 160};
 static const uint8_t col_answer[3] = {255, 190, 60};
-static const uint8_t col_box[3] = {0, 255, 0};       /* the zoom box: pure green, in no heat colour */
-static const uint8_t col_kept[3] = {0, 230, 255};    /* outline of the component DPPM keeps       */
-static const uint8_t col_other[3] = {0, 120, 140};   /* outline of the other thresholded cells    */
-static const uint8_t col_bar[3] = {90, 140, 235};    /* probability bars                          */
+static const uint8_t col_box[3] = {0, 255, 0};     /* the zoom box: pure green, in no heat colour */
+static const uint8_t col_kept[3] = {0, 230, 255};  /* outline of the component DPPM keeps       */
+static const uint8_t col_other[3] = {0, 120, 140}; /* outline of the other thresholded cells    */
+static const uint8_t col_bar[3] = {90, 140, 235};  /* probability bars                          */
 static const uint8_t col_bar_frame[3] = {70, 70, 80};
 
 enum {
@@ -71,7 +71,7 @@ enum {
     LINE = (FONT_HEIGHT + 3) * TEXT_SCALE, /* 22 px from one text line to the next */
     MIN_PANEL = 320,                       /* panels are scaled up to at least this */
     HEAT_BAR_HEIGHT = 14,
-    BOX_LINE = 2,                          /* thickness of the box and kept outline */
+    BOX_LINE = 2, /* thickness of the box and kept outline */
     PROB_BAR_WIDTH = 120,
     TOP_SHOWN = 3
 };
@@ -80,13 +80,14 @@ enum {
 #define HEAT_OPACITY 0.45f
 
 typedef struct {
-    int scale;             /* integer upscaling of input pixels                          */
-    int panel;             /* panel side: scale * S                                      */
-    int left_x, right_x;   /* panels' left edges                                         */
+    int scale;           /* integer upscaling of input pixels                          */
+    int panel;           /* panel side: scale * S                                      */
+    int left_x, right_x; /* panels' left edges                                         */
     int title_y, caption_y, panel_y, heat_bar_y, legend_y, predictions_y;
 } layout;
 
-static layout make_layout(int image_size, int legend_lines, int *width, int *height) {
+static layout make_layout(int image_size, int legend_lines, int *width, int *height)
+{
     layout l;
     l.scale = (MIN_PANEL + image_size - 1) / image_size;
     if (l.scale < 1) l.scale = 1;
@@ -105,13 +106,15 @@ static layout make_layout(int image_size, int legend_lines, int *width, int *hei
 }
 
 /* Text at the picture's text size, cut with ".." to at most max_width pixels. */
-static void draw_text_fit(canvas *c, int x, int y, int max_width, const uint8_t color[3], const char *text) {
+static void draw_text_fit(canvas *c, int x, int y, int max_width, const uint8_t color[3], const char *text)
+{
     canvas_text(c, x, y, max_width, TEXT_SCALE, color, text);
 }
 
 /* An approximation of matplotlib's perceptually uniform "inferno" map (black, purple, red,
  * orange, pale yellow) by linear interpolation between nine points. */
-static void heat_color(float v, uint8_t out[3]) {
+static void heat_color(float v, uint8_t out[3])
+{
     static const uint8_t stops[9][3] = {{0, 0, 4},      {31, 12, 72},   {85, 15, 109},
                                         {136, 34, 106}, {186, 54, 85},  {227, 89, 51},
                                         {249, 140, 10}, {249, 201, 50}, {252, 255, 164}};
@@ -126,7 +129,8 @@ static void heat_color(float v, uint8_t out[3]) {
 }
 
 /* Normalised value back to 8-bit: x * std + mean, times 255 (ToTensor's inverse). */
-static uint8_t denormalise(float x, float mean, float std) {
+static uint8_t denormalise(float x, float mean, float std)
+{
     float v = (x * std + mean) * 255.0f;
     if (!(v > 0)) return 0;
     if (v >= 255) return 255;
@@ -135,8 +139,9 @@ static uint8_t denormalise(float x, float mean, float std) {
 
 /* A 3 x S x S tensor de-normalised into a panel, each input pixel a scale x scale square; with
  * heat (G x G) it is blended with the colour map of the cell each pixel lies in. */
-static void draw_tensor(canvas *c, int x0, int y0, const float *chw, int size, int scale, const rams_preprocess *pp,
-                        const float *heat, int grid) {
+static void draw_tensor(canvas *c, int x0, int y0, const float *chw, int size, int scale,
+                        const rams_preprocess *pp, const float *heat, int grid)
+{
     size_t plane = (size_t)size * size;
     for (int sy = 0; sy < size; sy++) {
         for (int sx = 0; sx < size; sx++) {
@@ -157,7 +162,8 @@ static void draw_tensor(canvas *c, int x0, int y0, const float *chw, int size, i
 /* The sides of each cell whose membership differs from its neighbour's: the outline of a region
  * of cells.  `member` says whether mask value m belongs; `stop` whether a neighbour ends it. */
 static void outline_cells(canvas *c, int x0, int y0, const unsigned char *mask, int grid, int size, int scale,
-                          unsigned char member, int thick, const uint8_t color[3]) {
+                          unsigned char member, int thick, const uint8_t color[3])
+{
     for (int i = 0; i < grid; i++) {
         for (int j = 0; j < grid; j++) {
             if (mask[i * grid + j] != member) continue;
@@ -166,8 +172,9 @@ static void outline_cells(canvas *c, int x0, int y0, const unsigned char *mask, 
             int left = x0 + j * size / grid * scale, right = x0 + (j + 1) * size / grid * scale;
             /* The kept component is outlined against everything else; other thresholded cells
              * only against cells below the threshold (the kept outline covers the rest). */
-#define OUTSIDE(r, q) ((r) < 0 || (q) < 0 || (r) >= grid || (q) >= grid || \
-                       (member == 2 ? mask[(r) * grid + (q)] != 2 : mask[(r) * grid + (q)] == 0))
+#define OUTSIDE(r, q)                                    \
+    ((r) < 0 || (q) < 0 || (r) >= grid || (q) >= grid || \
+     (member == 2 ? mask[(r)*grid + (q)] != 2 : mask[(r)*grid + (q)] == 0))
             if (OUTSIDE(i - 1, j)) canvas_fill(c, left, top, right - left, thick, color);
             if (OUTSIDE(i + 1, j)) canvas_fill(c, left, bottom - thick, right - left, thick, color);
             if (OUTSIDE(i, j - 1)) canvas_fill(c, left, top, thick, bottom - top, color);
@@ -180,7 +187,8 @@ static void outline_cells(canvas *c, int x0, int y0, const unsigned char *mask, 
 /* ---- predictions ----------------------------------------------------------------------------- */
 
 /* The three lists of the result (the top_k == TOP_SHOWN best of each), the answer's marked. */
-static void draw_predictions(canvas *c, const layout *l, const rams_result *r, rams_mode answer) {
+static void draw_predictions(canvas *c, const layout *l, const rams_result *r, rams_mode answer)
+{
     static const char *const titles[3] = {"scale 1: the full input", "scale 2: the zoomed crop",
                                           "fused: mean of both scales"};
     static const rams_mode modes[3] = {RAMS_MODE_SCALE1, RAMS_MODE_SCALE2, RAMS_MODE_FUSED};
@@ -217,7 +225,8 @@ static void draw_predictions(canvas *c, const layout *l, const rams_result *r, r
 
 /* `name` is shown in the title; r->has_image_box says the input was a photo. */
 static int draw_picture(canvas *c, const char *name, const rams_model_info *info, const rams_result *r,
-                        rams_mode answer) {
+                        rams_mode answer)
+{
     int size = info->image_size, grid = r->grid;
     layout l = make_layout(size, r->has_image_box ? 5 : 4, &c->width, &c->height);
     c->rgb = malloc((size_t)c->width * c->height * 3);
@@ -229,7 +238,8 @@ static int draw_picture(canvas *c, const char *name, const rams_model_info *info
     /* A long path loses its beginning, not the file name. */
     int room = (c->width - 2 * MARGIN) / (FONT_ADVANCE * TEXT_SCALE) - (int)strlen("ramscli explain: ..");
     if (room < 8) room = 8;
-    if ((int)strlen(name) > room + 2) snprintf(line, sizeof line, "ramscli explain: ..%s", name + strlen(name) - room);
+    if ((int)strlen(name) > room + 2)
+        snprintf(line, sizeof line, "ramscli explain: ..%s", name + strlen(name) - room);
     else snprintf(line, sizeof line, "ramscli explain: %s", name);
     draw_text_fit(c, MARGIN, l.title_y, c->width - 2 * MARGIN, col_text, line);
     draw_text_fit(c, l.left_x, l.caption_y, l.panel, col_dim_text, "input + attention rollout");
@@ -245,8 +255,8 @@ static int draw_picture(canvas *c, const char *name, const rams_model_info *info
     /* The box covers input pixels top..bottom, left..right inclusive; its frame lies on the
      * outermost canvas pixels of that range. */
     const rams_box *b = &r->box;
-    canvas_frame(c, l.left_x + b->left * l.scale, l.panel_y + b->top * l.scale, (b->right - b->left + 1) * l.scale,
-               (b->bottom - b->top + 1) * l.scale, BOX_LINE, col_box);
+    canvas_frame(c, l.left_x + b->left * l.scale, l.panel_y + b->top * l.scale,
+                 (b->right - b->left + 1) * l.scale, (b->bottom - b->top + 1) * l.scale, BOX_LINE, col_box);
 
     /* Right panel: what scale 2 saw, framed (outside its pixels) in the box's colour. */
     canvas_frame(c, l.right_x - 3, l.panel_y - 3, l.panel + 6, l.panel + 6, BOX_LINE, col_box);
@@ -266,7 +276,8 @@ static int draw_picture(canvas *c, const char *name, const rams_model_info *info
     draw_text_fit(c, l.left_x + l.panel - font_text_width("1", TEXT_SCALE), labels_y, 40, col_dim_text, "1");
     snprintf(line, sizeof line, "t=%.3f", r->threshold);
     int tw = font_text_width(line, TEXT_SCALE), tx = tick_x - tw / 2;
-    int lo = l.left_x + 2 * FONT_ADVANCE * TEXT_SCALE, hi = l.left_x + l.panel - 2 * FONT_ADVANCE * TEXT_SCALE - tw;
+    int lo = l.left_x + 2 * FONT_ADVANCE * TEXT_SCALE,
+        hi = l.left_x + l.panel - 2 * FONT_ADVANCE * TEXT_SCALE - tw;
     tx = tx < lo ? lo : tx > hi ? hi : tx;
     draw_text_fit(c, tx, labels_y, tw, col_kept, line);
 
@@ -282,21 +293,22 @@ static int draw_picture(canvas *c, const char *name, const rams_model_info *info
     draw_text_fit(c, text_x, y, text_w, col_text, line);
     y += LINE;
     canvas_fill(c, MARGIN, y + 3, 28, 10, col_box);
-    if (r->box_is_fallback)
-        snprintf(line, sizeof line, "zoom box: the whole input (no cell above t)");
+    if (r->box_is_fallback) snprintf(line, sizeof line, "zoom box: the whole input (no cell above t)");
     else
-        snprintf(line, sizeof line, "zoom box: rows %d-%d, cols %d-%d of the input", b->top, b->bottom, b->left,
-                 b->right);
+        snprintf(line, sizeof line, "zoom box: rows %d-%d, cols %d-%d of the input", b->top, b->bottom,
+                 b->left, b->right);
     draw_text_fit(c, text_x, y, text_w, col_text, line);
     y += LINE;
     if (r->has_image_box) {
-        snprintf(line, sizeof line, "in the %dx%d photo: rows %d-%d, cols %d-%d", r->image_width, r->image_height,
-                 r->image_box.top, r->image_box.bottom, r->image_box.left, r->image_box.right);
+        snprintf(line, sizeof line, "in the %dx%d photo: rows %d-%d, cols %d-%d", r->image_width,
+                 r->image_height, r->image_box.top, r->image_box.bottom, r->image_box.left,
+                 r->image_box.right);
         draw_text_fit(c, text_x, y, text_w, col_dim_text, line);
         y += LINE;
     }
     canvas_frame(c, MARGIN, y + 1, 28, 14, BOX_LINE, col_kept);
-    snprintf(line, sizeof line, "largest region above t, kept: %d cell%s", kept_cells, kept_cells == 1 ? "" : "s");
+    snprintf(line, sizeof line, "largest region above t, kept: %d cell%s", kept_cells,
+             kept_cells == 1 ? "" : "s");
     draw_text_fit(c, text_x, y, text_w, col_text, line);
     y += LINE;
     canvas_frame(c, MARGIN, y + 1, 28, 14, 1, col_other);
@@ -310,7 +322,8 @@ static int draw_picture(canvas *c, const char *name, const rams_model_info *info
 /* ---- input ----------------------------------------------------------------------------------------- */
 
 /* IMAGE's last path component + ".explain.png" (malloc'd). */
-static char *default_out_path(const char *image) {
+static char *default_out_path(const char *image)
+{
     const char *base = strrchr(image, '/');
     base = base ? base + 1 : image;
     if (!*base) base = "image";
@@ -322,7 +335,8 @@ static char *default_out_path(const char *image) {
 
 /* ---- the command ----------------------------------------------------------------------------------- */
 
-int cli_cmd_explain(int argc, char **argv) {
+int cli_cmd_explain(int argc, char **argv)
+{
     const char *model_path = NULL, *out_path = NULL, *rollout_path = NULL;
     rams_mode answer = RAMS_MODE_DEFAULT;
     cli_load_options load = {RAMS_PRECISION_F32, NULL};
@@ -336,7 +350,12 @@ int cli_cmd_explain(int argc, char **argv) {
         CLI_MODE("mode", 0, &answer),
         CLI_END,
     };
-    const cli_command_line cl = {"explain", explain_usage, options, 1, 1, "no IMAGE given",
+    const cli_command_line cl = {"explain",
+                                 explain_usage,
+                                 options,
+                                 1,
+                                 1,
+                                 "no IMAGE given",
                                  "one IMAGE at a time ('%s' is one too many)"};
     int parsed = cli_parse_command_line(&cl, argc, argv, &first);
     if (parsed != CLI_PARSED) return parsed;
@@ -408,7 +427,8 @@ int cli_cmd_explain(int argc, char **argv) {
                                   : answer == RAMS_MODE_SCALE2 ? &r.top_scale2[0]
                                                                : &r.top_fused[0];
     printf("%s  [%s] %s %.2f%%  box t=%d l=%d b=%d r=%d\n", out_path, rams_mode_name(answer),
-           best->label ? best->label : "?", 100.0 * best->prob, r.box.top, r.box.left, r.box.bottom, r.box.right);
+           best->label ? best->label : "?", 100.0 * best->prob, r.box.top, r.box.left, r.box.bottom,
+           r.box.right);
     rc = CLI_EXIT_OK;
 
 done:

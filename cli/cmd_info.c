@@ -17,17 +17,16 @@ static const char *const info_usage =
     "      --json         one JSON object on one line\n"
     "  -h, --help         this text\n";
 
-static void print_info_text(const char *path, const rams_model *m, const rams_model_info *in) {
+static void print_info_text(const char *path, const rams_model *m, const rams_model_info *in)
+{
     printf("model         %s\n", path ? path : "(default)");
-    if (in->file_bytes >= 1000000)
-        printf("file          %.1f MB, ", in->file_bytes / 1e6);
-    else
-        printf("file          %.1f kB, ", in->file_bytes / 1e3);
+    if (in->file_bytes >= 1000000) printf("file          %.1f MB, ", in->file_bytes / 1e6);
+    else printf("file          %.1f kB, ", in->file_bytes / 1e3);
     printf("weights %s\n", in->dtype ? in->dtype : "?");
     printf("architecture  ViT, input %dx%d, patch %d (grid %dx%d), hidden %d, %d heads, %d layers,\n"
            "              MLP %d, LayerNorm eps %g\n",
-           in->image_size, in->image_size, in->patch_size, in->grid, in->grid, in->hidden_size,
-           in->num_heads, in->num_layers, in->mlp_size, in->ln_eps);
+           in->image_size, in->image_size, in->patch_size, in->grid, in->grid, in->hidden_size, in->num_heads,
+           in->num_layers, in->mlp_size, in->ln_eps);
     int cls = in->num_cls_tokens;
     printf("CLS tokens    %d (%s)\n", cls,
            cls == 1 ? "a plain ViT: both scales read it"
@@ -40,11 +39,9 @@ static void print_info_text(const char *path, const rams_model *m, const rams_mo
         printf("resize to %dx%d (bilinear), ", pp->resize_width, pp->resize_height);
     else if (pp->resize_mode == RAMS_RESIZE_SHORTER)
         printf("resize shorter side to %d (bilinear), ", pp->resize_shorter);
-    else
-        printf("no resize, ");
+    else printf("no resize, ");
     printf("center crop %dx%d,\n              mean (%g, %g, %g), std (%g, %g, %g)\n", pp->crop_width,
-           pp->crop_height, pp->mean[0], pp->mean[1], pp->mean[2], pp->std[0], pp->std[1],
-           pp->std[2]);
+           pp->crop_height, pp->mean[0], pp->mean[1], pp->mean[2], pp->std[0], pp->std[1], pp->std[2]);
     printf("classes       %d:", in->num_classes);
     int shown = in->num_classes < 6 ? in->num_classes : 6;
     for (int i = 0; i < shown; i++) {
@@ -52,7 +49,8 @@ static void print_info_text(const char *path, const rams_model *m, const rams_mo
         printf("%s %s", i ? "," : "", l ? l : "?");
     }
     printf("%s\n", shown < in->num_classes ? ", ..." : "");
-    printf("precision     %s, kernel %s\n", rams_precision_name(in->precision), in->kernel ? in->kernel : "?");
+    printf("precision     %s, kernel %s\n", rams_precision_name(in->precision),
+           in->kernel ? in->kernel : "?");
     printf("this CPU      %s\n", *rams_cpu_features() ? rams_cpu_features() : "(none of avx2, avx512, amx)");
     printf("kernels here ");
     for (int p = RAMS_PRECISION_F32; p <= RAMS_PRECISION_INT8; p++) {
@@ -63,7 +61,8 @@ static void print_info_text(const char *path, const rams_model *m, const rams_mo
     printf("library       %s\n", rams_version_string());
 }
 
-int cli_cmd_info(int argc, char **argv) {
+int cli_cmd_info(int argc, char **argv)
+{
     const char *model_path = NULL;
     cli_load_options load = {RAMS_PRECISION_F32, NULL};
     int json = 0, first;

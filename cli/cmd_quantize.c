@@ -43,7 +43,7 @@ int cli_cmd_quantize(int argc, char **argv)
     }
     struct stat si, so;
     if (stat(in, &si) == 0 && stat(out, &so) == 0)
-        printf("%s: q8, %.1f MB (%.3f of %s's %.1f MB)\n", out, so.st_size / 1e6, (double)so.st_size / (double)si.st_size,
-               in, si.st_size / 1e6);
+        printf("%s: q8, %.1f MB (%.3f of %s's %.1f MB)\n", out, so.st_size / 1e6,
+               (double)so.st_size / (double)si.st_size, in, si.st_size / 1e6);
     return CLI_EXIT_OK;
 }

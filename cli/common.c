@@ -7,18 +7,17 @@
 
 #include "cli.h"
 
-void cli_report(const char *what, const char *message) {
+void cli_report(const char *what, const char *message)
+{
     if (!message || !*message) message = "failed (no message)";
     size_t n = what ? strlen(what) : 0;
-    if (n && strncmp(message, what, n) == 0 && message[n] == ':')
-        fprintf(stderr, "ramscli: %s\n", message);
-    else if (n)
-        fprintf(stderr, "ramscli: %s: %s\n", what, message);
-    else
-        fprintf(stderr, "ramscli: %s\n", message);
+    if (n && strncmp(message, what, n) == 0 && message[n] == ':') fprintf(stderr, "ramscli: %s\n", message);
+    else if (n) fprintf(stderr, "ramscli: %s: %s\n", what, message);
+    else fprintf(stderr, "ramscli: %s\n", message);
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...) {
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
     va_list ap;
     fprintf(stderr, "ramscli: %s: ", cmd);
     va_start(ap, fmt);
@@ -28,7 +27,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return CLI_EXIT_USAGE;
 }
 
-rams_model *cli_load_model(const char *path, const cli_load_options *opts) {
+rams_model *cli_load_model(const char *path, const cli_load_options *opts)
+{
     rams_model_params mp = rams_model_default_params();
     if (opts) {
         mp.precision = opts->precision;
@@ -42,7 +42,8 @@ rams_model *cli_load_model(const char *path, const cli_load_options *opts) {
     return m;
 }
 
-int cli_default_threads(void) {
+int cli_default_threads(void)
+{
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }

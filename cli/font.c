@@ -105,19 +105,22 @@ static const uint8_t glyphs[95][FONT_HEIGHT] = {
     {0x00, 0x00, 0x08, 0x15, 0x02, 0x00, 0x00, 0x00}, /* ~   */
 };
 
-static const uint8_t *glyph_of(unsigned char c) {
+static const uint8_t *glyph_of(unsigned char c)
+{
     if (c < 32 || c > 126) c = '?';
     return glyphs[c - 32];
 }
 
-int font_text_width(const char *text, int scale) {
+int font_text_width(const char *text, int scale)
+{
     size_t n = strlen(text);
     /* The last character needs no spacing column after it. */
     return n ? (int)(n * FONT_ADVANCE - 1) * scale : 0;
 }
 
 void font_draw_text(uint8_t *rgb, int width, int height, int x, int y, int scale, const uint8_t color[3],
-                    const char *text) {
+                    const char *text)
+{
     for (const unsigned char *s = (const unsigned char *)text; *s; s++, x += FONT_ADVANCE * scale) {
         const uint8_t *g = glyph_of(*s);
         for (int row = 0; row < FONT_HEIGHT; row++) {

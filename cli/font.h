@@ -5,9 +5,9 @@
 #include <stdint.h>
 
 enum {
-    FONT_WIDTH = 5,   /* glyph columns                                           */
-    FONT_HEIGHT = 8,  /* glyph rows: 7 above the baseline, 1 for descenders      */
-    FONT_ADVANCE = 6  /* columns from one character to the next (1 px spacing)   */
+    FONT_WIDTH = 5,  /* glyph columns                                           */
+    FONT_HEIGHT = 8, /* glyph rows: 7 above the baseline, 1 for descenders      */
+    FONT_ADVANCE = 6 /* columns from one character to the next (1 px spacing)   */
 };
 
 /* Width in pixels of `text` drawn at integer `scale`. */

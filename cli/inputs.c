@@ -13,7 +13,8 @@
 
 /* ---- input lists ------------------------------------------------------------------------------ */
 
-int cli_list_push(cli_list *list, const char *path) {
+int cli_list_push(cli_list *list, const char *path)
+{
     if (list->count == list->capacity) {
         size_t cap = list->capacity ? list->capacity * 2 : 64;
         char **p = realloc(list->paths, cap * sizeof *p);
@@ -27,14 +28,16 @@ int cli_list_push(cli_list *list, const char *path) {
     return 0;
 }
 
-void cli_list_free(cli_list *list) {
+void cli_list_free(cli_list *list)
+{
     for (size_t i = 0; i < list->count; i++) free(list->paths[i]);
     free(list->paths);
     list->paths = NULL;
     list->count = list->capacity = 0;
 }
 
-int cli_is_input_file(const char *path) {
+int cli_is_input_file(const char *path)
+{
     static const char *const extensions[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".npy"};
     const char *dot = strrchr(path, '.');
     const char *slash = strrchr(path, '/');
@@ -46,7 +49,8 @@ int cli_is_input_file(const char *path) {
     return rams_file_kind_of(path, &kind) == RAMS_OK && kind != RAMS_FILE_UNKNOWN;
 }
 
-static int compare_names(const void *a, const void *b) {
+static int compare_names(const void *a, const void *b)
+{
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
@@ -64,7 +68,8 @@ typedef struct {
     size_t count, capacity; /* capacity: 0 or a power of two, at most half full */
 } cli_id_set;
 
-static size_t id_hash(dev_t dev, ino_t ino) {
+static size_t id_hash(dev_t dev, ino_t ino)
+{
     uint64_t h = (uint64_t)ino ^ ((uint64_t)dev * 0x9e3779b97f4a7c15u);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdu;
@@ -73,7 +78,8 @@ static size_t id_hash(dev_t dev, ino_t ino) {
 }
 
 /* 1 when (dev, ino) is new (and now recorded), 0 when it was met before, -1 when out of memory. */
-static int id_set_add(cli_id_set *set, dev_t dev, ino_t ino) {
+static int id_set_add(cli_id_set *set, dev_t dev, ino_t ino)
+{
     if (2 * (set->count + 1) > set->capacity) {
         size_t cap = set->capacity ? 2 * set->capacity : 256;
         cli_file_id *slots = calloc(cap, sizeof *slots);
@@ -100,7 +106,8 @@ static int id_set_add(cli_id_set *set, dev_t dev, ino_t ino) {
  * loops are cut by the id set before). */
 #define CLI_MAX_DEPTH 64
 
-static int add_directory(cli_list *list, const char *dir, int depth, cli_id_set *seen) {
+static int add_directory(cli_list *list, const char *dir, int depth, cli_id_set *seen)
+{
     if (depth > CLI_MAX_DEPTH) {
         cli_report(dir, "directory nesting too deep (symlink loop?); skipped");
         return 0;
@@ -115,7 +122,10 @@ static int add_directory(cli_list *list, const char *dir, int depth, cli_id_set 
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue; /* ".", ".." and hidden files */
-        if (cli_list_push(&names, e->d_name)) { rc = -1; break; }
+        if (cli_list_push(&names, e->d_name)) {
+            rc = -1;
+            break;
+        }
     }
     closedir(d);
     if (names.count) qsort(names.paths, names.count, sizeof *names.paths, compare_names);
@@ -124,19 +134,19 @@ static int add_directory(cli_list *list, const char *dir, int depth, cli_id_set 
     for (size_t i = 0; rc == 0 && i < names.count; i++) {
         size_t len = dirlen + 1 + strlen(names.paths[i]) + 1;
         char *full = malloc(len);
-        if (!full) { rc = -1; break; }
+        if (!full) {
+            rc = -1;
+            break;
+        }
         snprintf(full, len, "%.*s/%s", (int)dirlen, dir, names.paths[i]);
         struct stat st;
         if (stat(full, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
             /* Each directory entered once, each file listed once: the first path in sorted
              * depth-first order wins, and a symlink back to a directory met before is skipped. */
             int fresh = id_set_add(seen, st.st_dev, st.st_ino);
-            if (fresh < 0)
-                rc = -1;
-            else if (fresh && S_ISDIR(st.st_mode))
-                rc = add_directory(list, full, depth + 1, seen);
-            else if (fresh && cli_is_input_file(full))
-                rc = cli_list_push(list, full);
+            if (fresh < 0) rc = -1;
+            else if (fresh && S_ISDIR(st.st_mode)) rc = add_directory(list, full, depth + 1, seen);
+            else if (fresh && cli_is_input_file(full)) rc = cli_list_push(list, full);
         }
         free(full);
     }
@@ -144,7 +154,8 @@ static int add_directory(cli_list *list, const char *dir, int depth, cli_id_set 
     return rc;
 }
 
-int cli_list_add_argument(cli_list *list, const char *path) {
+int cli_list_add_argument(cli_list *list, const char *path)
+{
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         cli_id_set seen = {0};

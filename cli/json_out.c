@@ -6,7 +6,8 @@
 
 #include "cli.h"
 
-static cJSON *box_json(rams_box b) {
+static cJSON *box_json(rams_box b)
+{
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "top", b.top);
     cJSON_AddNumberToObject(o, "left", b.left);
@@ -17,7 +18,8 @@ static cJSON *box_json(rams_box b) {
 
 /* The shortest decimal (at most 9 significant digits) that reads back to the same float, as a
  * double: cJSON then prints "1.2", not the float's exact binary value "1.2000000476837158". */
-static double short_double(float f) {
+static double short_double(float f)
+{
     char buf[32];
     for (int digits = 6; digits < 9; digits++) {
         snprintf(buf, sizeof buf, "%.*g", digits, f);
@@ -29,7 +31,8 @@ static double short_double(float f) {
 
 static cJSON *number(float f) { return cJSON_CreateNumber(short_double(f)); }
 
-static cJSON *floats_json(const float *v, int n) {
+static cJSON *floats_json(const float *v, int n)
+{
     if (!v) return cJSON_CreateNull();
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, number(v[i]));
@@ -38,13 +41,15 @@ static cJSON *floats_json(const float *v, int n) {
 
 /* Out of memory inside cJSON leaves members out; the caller only checks that printing worked,
  * which is as far as a command-line tool needs to go on a machine that cannot allocate bytes. */
-static char *print_and_free(cJSON *o) {
+static char *print_and_free(cJSON *o)
+{
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;
 }
 
-char *cli_result_json(const char *file, const rams_result *r) {
+char *cli_result_json(const char *file, const rams_result *r)
+{
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddStringToObject(o, "file", file);
@@ -63,8 +68,8 @@ char *cli_result_json(const char *file, const rams_result *r) {
         cJSON_AddItemToObject(logits, "scale2", floats_json(r->logits_scale2, r->num_classes));
     }
     cJSON_AddItemToObject(o, "box", r->has_box ? box_json(r->box) : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "box_image", r->has_box && r->has_image_box ? box_json(r->image_box)
-                                                                         : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "box_image",
+                          r->has_box && r->has_image_box ? box_json(r->image_box) : cJSON_CreateNull());
     cJSON_AddBoolToObject(o, "fallback", r->has_box && r->box_is_fallback);
     if (r->has_image_box) {
         cJSON *img = cJSON_AddObjectToObject(o, "image");
@@ -76,7 +81,8 @@ char *cli_result_json(const char *file, const rams_result *r) {
     return print_and_free(o);
 }
 
-static cJSON *preprocess_json(const rams_preprocess *pp) {
+static cJSON *preprocess_json(const rams_preprocess *pp)
+{
     cJSON *o = cJSON_CreateObject();
     cJSON *resize = cJSON_AddObjectToObject(o, "resize");
     switch (pp->resize_mode) {
@@ -89,9 +95,7 @@ static cJSON *preprocess_json(const rams_preprocess *pp) {
         cJSON_AddStringToObject(resize, "mode", "shorter");
         cJSON_AddNumberToObject(resize, "size", pp->resize_shorter);
         break;
-    default:
-        cJSON_AddStringToObject(resize, "mode", "none");
-        break;
+    default: cJSON_AddStringToObject(resize, "mode", "none"); break;
     }
     cJSON_AddStringToObject(o, "interpolation", "bilinear");
     cJSON *crop = cJSON_AddObjectToObject(o, "crop");
@@ -102,7 +106,8 @@ static cJSON *preprocess_json(const rams_preprocess *pp) {
     return o;
 }
 
-char *cli_info_json(const char *path, const rams_model *m, const rams_model_info *info) {
+char *cli_info_json(const char *path, const rams_model *m, const rams_model_info *info)
+{
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     if (path) cJSON_AddStringToObject(o, "path", path);

@@ -16,7 +16,8 @@ enum {
 };
 
 /* A whole decimal integer in [lo, hi]; 0 on success. */
-static int parse_long(const char *text, long lo, long hi, long *out) {
+static int parse_long(const char *text, long lo, long hi, long *out)
+{
     if (!text || !*text) return -1;
     char *end;
     errno = 0;
@@ -27,14 +28,16 @@ static int parse_long(const char *text, long lo, long hi, long *out) {
 }
 
 /* Stores one option's value; a usage error's exit status when the value is wrong, else 0. */
-static int take_value(const cli_command_line *cl, const cli_option *o, const char *value) {
+static int take_value(const cli_command_line *cl, const cli_option *o, const char *value)
+{
     switch (o->kind) {
     case CLI_OPT_FLAG: *(int *)o->dest = 1; break;
     case CLI_OPT_STRING:
     case CLI_OPT_FILE: *(const char **)o->dest = value; break;
     case CLI_OPT_INT:
         if (parse_long(value, o->lo, o->hi, (long *)o->dest)) {
-            if (o->wants) return cli_usage_error(cl->name, "--%s wants %s, not '%s'", o->name, o->wants, value);
+            if (o->wants)
+                return cli_usage_error(cl->name, "--%s wants %s, not '%s'", o->name, o->wants, value);
             return cli_usage_error(cl->name, "--%s wants %ld..%ld, not '%s'", o->name, o->lo, o->hi, value);
         }
         break;
@@ -50,7 +53,8 @@ static int take_value(const cli_command_line *cl, const cli_option *o, const cha
     return 0;
 }
 
-int cli_parse_command_line(const cli_command_line *cl, int argc, char **argv, int *first_operand) {
+int cli_parse_command_line(const cli_command_line *cl, int argc, char **argv, int *first_operand)
+{
     /* getopt_long's tables: "h" and --help first, then one entry per option. */
     struct option longs[MAX_OPTIONS + 2];
     char shorts[3 * MAX_OPTIONS + 8];
@@ -80,8 +84,7 @@ int cli_parse_command_line(const cli_command_line *cl, int argc, char **argv, in
         }
         if (c == ':') return cli_usage_error(cl->name, "option '%s' needs a value", argv[optind - 1]);
         const cli_option *o = NULL;
-        if (c >= LONG_ONLY && c < LONG_ONLY + (int)n)
-            o = &cl->options[c - LONG_ONLY];
+        if (c >= LONG_ONLY && c < LONG_ONLY + (int)n) o = &cl->options[c - LONG_ONLY];
         else if (c != '?')
             for (size_t i = 0; i < n && !o; i++)
                 if (cl->options[i].letter == c) o = &cl->options[i];

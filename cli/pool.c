@@ -28,7 +28,8 @@ typedef struct {
     rams_context *ctx;
 } worker;
 
-static void *worker_main(void *arg) {
+static void *worker_main(void *arg)
+{
     worker *w = arg;
     pool *p = w->p;
     for (;;) {
@@ -49,7 +50,8 @@ static void *worker_main(void *arg) {
 
 /* One context using `threads` threads inside each image. */
 static int run_inline(const rams_model *model, size_t count, int threads, cli_work_fn work, cli_emit_fn emit,
-                      void *user) {
+                      void *user)
+{
     rams_context *ctx = NULL;
     rams_context_params cp = rams_context_default_params();
     cp.threads = threads;
@@ -66,8 +68,9 @@ static int run_inline(const rams_model *model, size_t count, int threads, cli_wo
     return 0;
 }
 
-int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn work,
-                 cli_emit_fn emit, void *user) {
+int cli_run_pool(const rams_model *model, size_t count, int threads, cli_work_fn work, cli_emit_fn emit,
+                 void *user)
+{
     /* A large model splits each image over the threads; a small one (or a single input) would
      * spend more on synchronisation than on arithmetic, so it runs one image per thread. */
     if (count <= 1 || rams_model_flops(model, RAMS_MODE_FUSED) > CLI_INTRA_IMAGE_FLOPS)

@@ -39,7 +39,8 @@ static const char *const main_usage =
 static const char version_usage[] =
     "usage: ramscli version\n\nPrints ramscli's version and the linked library's.\n";
 
-int cli_cmd_version(int argc, char **argv) {
+int cli_cmd_version(int argc, char **argv)
+{
     const cli_option options[] = {CLI_END};
     const cli_command_line cl = {"version", version_usage, options, 0, 0, NULL, "unexpected argument '%s'"};
     int first, parsed = cli_parse_command_line(&cl, argc, argv, &first);
@@ -61,7 +62,8 @@ static const command commands[] = {
     {"quantize", cli_cmd_quantize},
 };
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc < 2) {
         fprintf(stderr, main_usage, rams_version_string());
         return CLI_EXIT_USAGE;

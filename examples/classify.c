@@ -10,14 +10,15 @@
 
 #include <ramstrans.h>
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     if (argc < 2 || argc > 3) {
         fprintf(stderr, "usage: %s IMAGE [MODEL]\n", argv[0]);
         return 2;
     }
     if (rams_version_number() / 100 != RAMSTRANS_VERSION_NUMBER / 100)
-        fprintf(stderr, "warning: built with libramstrans %s, running with %s\n",
-                RAMSTRANS_VERSION_STRING, rams_version_string());
+        fprintf(stderr, "warning: built with libramstrans %s, running with %s\n", RAMSTRANS_VERSION_STRING,
+                rams_version_string());
 
     rams_model_params model_params = rams_model_default_params();
     rams_model *model = NULL;

@@ -9,7 +9,7 @@
 
 #include "dppm.h"
 
-#define FUZZ_MAX_GRID 24
+#define FUZZ_MAX_GRID  24
 #define FUZZ_MAX_PATCH 6
 
 static void check_box(rams_box b, int S)
@@ -64,8 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(maps, data, size < (size_t)layers * N * N * 4 ? size : (size_t)layers * N * N * 4);
         float threshold;
         int fallback;
-        rams_box box = rams_dppm(maps, layers, N, grid, patch, alpha, image, crop, p, mask, &threshold, &fallback,
-                                 work);
+        rams_box box =
+            rams_dppm(maps, layers, N, grid, patch, alpha, image, crop, p, mask, &threshold, &fallback, work);
         check_box(box, S);
         free(maps);
     }

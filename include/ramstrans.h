@@ -89,7 +89,7 @@ typedef enum {
     RAMS_MODE_FUSED = 3    /* the mean of the two scales' softmax probabilities                   */
 } rams_mode;
 
-RAMS_API const char *rams_mode_name(rams_mode mode);      /* "scale1", ...; "default" for 0   */
+RAMS_API const char *rams_mode_name(rams_mode mode); /* "scale1", ...; "default" for 0   */
 /* "scale1", "scale2", "fused" or "default" to *out; anything else (or NULL) is
  * RAMS_ERR_INVALID_ARGUMENT and leaves *out alone. */
 RAMS_API rams_status rams_mode_parse(const char *name, rams_mode *out);
@@ -124,7 +124,7 @@ typedef struct {
     size_t max_file_bytes; /* refuse larger model files; 0 = no limit (default 16 GiB)         */
     /* Appended after the first 0.2 layout (the library reads them only within `size`): */
     rams_precision precision; /* RAMS_PRECISION_F32 (default), BF16 or INT8                   */
-    const char *kernel;    /* NULL (default): the fastest kernel of `precision` this CPU runs
+    const char *kernel;       /* NULL (default): the fastest kernel of `precision` this CPU runs
                             * (rams_kernel_for); else a kernel name ("bf16-portable", ...) of that
                             * precision: RAMS_ERR_UNSUPPORTED when this CPU cannot run it.  With
                             * NULL, the environment variable RAMSTRANS_KERNEL, when it names a
@@ -133,15 +133,15 @@ typedef struct {
 
 /* Fills the defaults of the fields within `size` bytes (size included). */
 RAMS_API void rams_model_params_init(rams_model_params *params, size_t size);
-static inline rams_model_params rams_model_default_params(void) {
+static inline rams_model_params rams_model_default_params(void)
+{
     rams_model_params p;
     rams_model_params_init(&p, sizeof p);
     return p;
 }
 
 /* Loads and validates a model file.  path NULL: the default model (rams_default_model_path()). */
-RAMS_API rams_status rams_model_load(const char *path, const rams_model_params *params,
-                                     rams_model **out);
+RAMS_API rams_status rams_model_load(const char *path, const rams_model_params *params, rams_model **out);
 
 /* Frees a model (NULL: nothing, RAMS_OK).  The model must outlive its contexts: the model counts
  * the contexts made from it that are not yet freed (atomically, so contexts may come and go in
@@ -172,16 +172,16 @@ typedef struct {
     int hidden_size, num_heads, num_layers, mlp_size, num_classes;
     float ln_eps, alpha;
     rams_mode default_mode;
-    const char *dtype;               /* "F32", "F16", "BF16", "mixed", or "Q8" (a q8 file: int8
+    const char *dtype; /* "F32", "F16", "BF16", "mixed", or "Q8" (a q8 file: int8
                                       * Linear weights with per-row scales, the rest F32)        */
     size_t file_bytes;
     rams_preprocess preprocess;
-    int num_cls_tokens;              /* 2 for RAMS-Trans ([cls1, cls2, patches]: scale 1 reads the
+    int num_cls_tokens; /* 2 for RAMS-Trans ([cls1, cls2, patches]: scale 1 reads the
                                       * first, scale 2 the second), 1 for a plain ViT ([cls,
                                       * patches]: both scales read it)                           */
     /* Appended after the first 0.2 layout (the library reads them only within `size`): */
-    rams_precision precision;        /* the precision the model was loaded with                  */
-    const char *kernel;              /* the matrix-product kernel it runs on: "openblas-sgemm",
+    rams_precision precision; /* the precision the model was loaded with                  */
+    const char *kernel;       /* the matrix-product kernel it runs on: "openblas-sgemm",
                                       * "bf16-amx", "bf16-avx512", "bf16-portable", "int8-amx",
                                       * "int8-avx512-vnni", "int8-avx-vnni", "int8-avx2" or
                                       * "int8-portable"                                          */
@@ -189,8 +189,10 @@ typedef struct {
 
 /* Fills the fields of `out` within `out_size` bytes (zeroing any beyond what this library knows).
  * Call it through rams_model_get_info(), which passes the size of the caller's struct. */
-RAMS_API rams_status rams_model_get_info_sized(const rams_model *model, rams_model_info *out, size_t out_size);
-static inline rams_status rams_model_get_info(const rams_model *model, rams_model_info *out) {
+RAMS_API rams_status rams_model_get_info_sized(const rams_model *model, rams_model_info *out,
+                                               size_t out_size);
+static inline rams_status rams_model_get_info(const rams_model *model, rams_model_info *out)
+{
     return rams_model_get_info_sized(model, out, sizeof *out);
 }
 RAMS_API const char *rams_model_label(const rams_model *model, int index); /* NULL if out of range */
@@ -214,15 +216,16 @@ typedef struct rams_context rams_context;
 /* A context holds the scratch memory of one run and the threads that run it; it may be reused for
  * any number of runs, but by one caller at a time.  Many contexts may share one model. */
 typedef struct {
-    size_t size;   /* sizeof(rams_context_params), set by rams_context_default_params()          */
-    int threads;   /* threads one run uses, the caller's included; 0 (default) = the online CPUs.
+    size_t size; /* sizeof(rams_context_params), set by rams_context_default_params()          */
+    int threads; /* threads one run uses, the caller's included; 0 (default) = the online CPUs.
                     * Several contexts working at once should share the cores between them (e.g.
                     * one thread each).  libramstrans parallelises its own loops and GEMMs, so it
                     * sets OpenBLAS to one thread (openblas_set_num_threads(1)), process-wide. */
 } rams_context_params;
 
 RAMS_API void rams_context_params_init(rams_context_params *params, size_t size);
-static inline rams_context_params rams_context_default_params(void) {
+static inline rams_context_params rams_context_default_params(void)
+{
     rams_context_params p;
     rams_context_params_init(&p, sizeof p);
     return p;
@@ -235,16 +238,16 @@ RAMS_API rams_status rams_context_create(const rams_model *model, const rams_con
 RAMS_API void rams_context_free(rams_context *ctx);
 
 typedef struct {
-    size_t size;           /* sizeof(rams_run_params), set by rams_run_default_params()         */
-    size_t result_size;    /* sizeof(rams_result) likewise: the library writes no further       */
-    rams_mode mode;        /* RAMS_MODE_DEFAULT: the model's                                    */
-    int top_k;             /* predictions in rams_result.top (default 5, clipped to classes)    */
-    int want_rollout;      /* fill rams_result.rollout and .mask (G x G)                         */
-    int want_crop;         /* fill rams_result.crop (the zoomed scale-2 input, 3 x S x S)        */
-    size_t max_pixels;     /* images above this many pixels are refused (RAMS_ERR_LIMIT); 0 = the
+    size_t size;        /* sizeof(rams_run_params), set by rams_run_default_params()         */
+    size_t result_size; /* sizeof(rams_result) likewise: the library writes no further       */
+    rams_mode mode;     /* RAMS_MODE_DEFAULT: the model's                                    */
+    int top_k;          /* predictions in rams_result.top (default 5, clipped to classes)    */
+    int want_rollout;   /* fill rams_result.rollout and .mask (G x G)                         */
+    int want_crop;      /* fill rams_result.crop (the zoomed scale-2 input, 3 x S x S)        */
+    size_t max_pixels;  /* images above this many pixels are refused (RAMS_ERR_LIMIT); 0 = the
                             * library default, 100 000 000, in every call (classify_file, _rgb) */
-    int want_image;        /* fill rams_result.image_rgb (the decoded photo; classify_file/_rgb) */
-    int want_input;        /* fill rams_result.input (the preprocessed 3 x S x S tensor)         */
+    int want_image;     /* fill rams_result.image_rgb (the decoded photo; classify_file/_rgb) */
+    int want_input;     /* fill rams_result.input (the preprocessed 3 x S x S tensor)         */
 } rams_run_params;
 
 /* Fills the defaults of the fields within `size` bytes; records result_size. */
@@ -265,52 +268,52 @@ typedef struct {
 /* Everything a run gives.  The pointers belong to the context and stay valid until its next run
  * or until it is freed. */
 typedef struct {
-    rams_mode mode;              /* the mode that ran (never RAMS_MODE_DEFAULT)                 */
+    rams_mode mode; /* the mode that ran (never RAMS_MODE_DEFAULT)                 */
     int num_classes;
     int top_k;
-    const rams_prediction *top;  /* top_k predictions of `mode`, most probable first            */
-    const float *probs;          /* num_classes probabilities of `mode`                         */
-    const float *logits_scale1;  /* num_classes                                                 */
-    const float *logits_scale2;  /* num_classes, NULL when no second pass ran                   */
-    int has_box;                 /* 1 when DPPM ran (modes scale2, fused)                        */
-    int box_is_fallback;         /* 1 when the mask was empty and the whole input was used       */
-    rams_box box;                /* in input-tensor pixels                                      */
-    int has_image_box;           /* 1 when the input was an image (classify_file / _image)      */
-    rams_box image_box;          /* the box mapped back into the original image's pixels        */
+    const rams_prediction *top; /* top_k predictions of `mode`, most probable first            */
+    const float *probs;         /* num_classes probabilities of `mode`                         */
+    const float *logits_scale1; /* num_classes                                                 */
+    const float *logits_scale2; /* num_classes, NULL when no second pass ran                   */
+    int has_box;                /* 1 when DPPM ran (modes scale2, fused)                        */
+    int box_is_fallback;        /* 1 when the mask was empty and the whole input was used       */
+    rams_box box;               /* in input-tensor pixels                                      */
+    int has_image_box;          /* 1 when the input was an image (classify_file / _image)      */
+    rams_box image_box;         /* the box mapped back into the original image's pixels        */
     int image_width, image_height;
-    int grid;                    /* G                                                          */
-    const float *rollout;        /* G*G normalised map p = v / max(v), if want_rollout and DPPM ran */
-    const unsigned char *mask;   /* G*G: 1 thresholded, 2 in the kept component, else 0          */
-    float threshold;             /* alpha * mean(p)                                             */
-    const float *crop;           /* 3*S*S zoomed crop, if want_crop and DPPM ran                 */
+    int grid;                  /* G                                                          */
+    const float *rollout;      /* G*G normalised map p = v / max(v), if want_rollout and DPPM ran */
+    const unsigned char *mask; /* G*G: 1 thresholded, 2 in the kept component, else 0          */
+    float threshold;           /* alpha * mean(p)                                             */
+    const float *crop;         /* 3*S*S zoomed crop, if want_crop and DPPM ran                 */
     /* Per scale, whatever the mode (the probabilities are what `fused` averages, SPEC 3): */
-    const float *probs_scale1;             /* num_classes softmax of logits_scale1              */
-    const float *probs_scale2;             /* num_classes, NULL when no second pass ran         */
-    const float *probs_fused;              /* num_classes, NULL when no second pass ran         */
-    const rams_prediction *top_scale1;     /* top_k of each, most probable first; the scale-2   */
-    const rams_prediction *top_scale2;     /* and fused lists NULL when no second pass ran      */
+    const float *probs_scale1;         /* num_classes softmax of logits_scale1              */
+    const float *probs_scale2;         /* num_classes, NULL when no second pass ran         */
+    const float *probs_fused;          /* num_classes, NULL when no second pass ran         */
+    const rams_prediction *top_scale1; /* top_k of each, most probable first; the scale-2   */
+    const rams_prediction *top_scale2; /* and fused lists NULL when no second pass ran      */
     const rams_prediction *top_fused;
-    const uint8_t *image_rgb;    /* want_image: image_width x image_height x 3 decoded pixels, rows
+    const uint8_t *image_rgb; /* want_image: image_width x image_height x 3 decoded pixels, rows
                                   * packed; NULL for a tensor input                             */
-    const float *input;          /* want_input: the preprocessed network input, 3 x S x S       */
-    int input_size;              /* S                                                          */
+    const float *input;       /* want_input: the preprocessed network input, 3 x S x S       */
+    int input_size;           /* S                                                          */
 } rams_result;
 
-static inline rams_run_params rams_run_default_params(void) {
+static inline rams_run_params rams_run_default_params(void)
+{
     rams_run_params p;
     rams_run_params_init(&p, sizeof p, sizeof(rams_result));
     return p;
 }
 
 /* Classifies an already preprocessed float32 tensor of shape 3 x S x S (channel-major). */
-RAMS_API rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channels,
-                                          int height, int width, const rams_run_params *params,
-                                          rams_result *out);
+RAMS_API rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channels, int height,
+                                          int width, const rams_run_params *params, rams_result *out);
 
 /* Decodes (JPEG, PNG, WebP by content; .npy holding a 3 x S x S float32 tensor), preprocesses as the
  * model file says, and classifies. */
-RAMS_API rams_status rams_classify_file(rams_context *ctx, const char *path,
-                                        const rams_run_params *params, rams_result *out);
+RAMS_API rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_run_params *params,
+                                        rams_result *out);
 
 /* Same, for an 8-bit RGB image already in memory (rows of width*3 bytes, stride in bytes). */
 RAMS_API rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, int height,

@@ -26,7 +26,8 @@ void rams_context_free(rams_context *ctx)
     free(ctx);
 }
 
-rams_status rams_context_create(const rams_model *model, const rams_context_params *params, rams_context **out)
+rams_status rams_context_create(const rams_model *model, const rams_context_params *params,
+                                rams_context **out)
 {
     rams_clear_error();
     const char *null = !model ? "model" : !out ? "out" : NULL;
@@ -37,15 +38,19 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     if (st != RAMS_OK) return st;
     int threads = p.threads;
     if (threads < 0 || threads > RAMS_MAX_THREADS)
-        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "threads = %d is outside 0..%d", threads, RAMS_MAX_THREADS);
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "threads = %d is outside 0..%d", threads,
+                         RAMS_MAX_THREADS);
     if (threads == 0) threads = rams_online_cpus();
     const rams_config *c = &model->cfg;
     /* The loader bounded the model's own working memory; the attention tiles grow with the
      * thread count too, and all of it is committed at creation (memory.h). */
-    double work_floats = rams_model_work_floats(c) + (double)threads * RAMS_ATTENTION_TILE * c->num_tokens +
-                         (double)threads * (double)rams_encoder_gemm_scratch_bytes(model, threads) / sizeof(float);
+    double work_floats =
+        rams_model_work_floats(c) + (double)threads * RAMS_ATTENTION_TILE * c->num_tokens +
+        (double)threads * (double)rams_encoder_gemm_scratch_bytes(model, threads) / sizeof(float);
     if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
-        return rams_fail(RAMS_ERR_LIMIT, "a context of %d threads for this model needs %.3g floats of working memory, above the limit of %.3g",
+        return rams_fail(RAMS_ERR_LIMIT,
+                         "a context of %d threads for this model needs %.3g floats of working memory, above "
+                         "the limit of %.3g",
                          threads, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
     rams_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context");
@@ -85,10 +90,12 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
     ctx->p = malloc(G * G * sizeof(float));
     ctx->mask = malloc(G * G);
     ctx->dppm_work = malloc(rams_dppm_work_bytes(c->num_tokens, c->grid));
-    if (!ctx->maps || !ctx->input || !ctx->crop || !ctx->hidden || !ctx->logits1 || !ctx->logits2 || !ctx->probs1 ||
-        !ctx->probs2 || !ctx->probs_fused || !ctx->order || !ctx->top1 || !ctx->top2 || !ctx->top_fused || !ctx->p || !ctx->mask || !ctx->dppm_work) {
+    if (!ctx->maps || !ctx->input || !ctx->crop || !ctx->hidden || !ctx->logits1 || !ctx->logits2 ||
+        !ctx->probs1 || !ctx->probs2 || !ctx->probs_fused || !ctx->order || !ctx->top1 || !ctx->top2 ||
+        !ctx->top_fused || !ctx->p || !ctx->mask || !ctx->dppm_work) {
         rams_context_free(ctx);
-        return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context (%zu attention-map floats)", (size_t)c->layers * N * N);
+        return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for a context (%zu attention-map floats)",
+                         (size_t)c->layers * N * N);
     }
     *out = ctx;
     return RAMS_OK;

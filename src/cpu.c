@@ -28,7 +28,8 @@ static const char *request_amx_permission(void)
 #if defined(__linux__) && defined(SYS_arch_prctl)
     enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
     unsigned long bitmask = 0;
-    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &bitmask) == 0 && (bitmask & (1ul << XFEATURE_XTILEDATA)))
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &bitmask) == 0 &&
+        (bitmask & (1ul << XFEATURE_XTILEDATA)))
         return NULL;
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0)
         return "the Linux kernel refused AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM)";
@@ -43,11 +44,12 @@ static void detect_x86(rams_cpu_info *c)
     unsigned a, b, cx, d, max_leaf = __get_cpuid_max(0, NULL);
     if (max_leaf < 1) return;
     __cpuid(1, a, b, cx, d);
-    int osxsave = (cx >> 27) & 1, has_fma = (cx >> 12) & 1, has_f16c = (cx >> 29) & 1, has_avx = (cx >> 28) & 1;
+    int osxsave = (cx >> 27) & 1, has_fma = (cx >> 12) & 1, has_f16c = (cx >> 29) & 1,
+        has_avx = (cx >> 28) & 1;
     unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
-    int os_avx = (xcr0 & 0x6) == 0x6;                    /* xmm, ymm                        */
-    int os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;     /* opmask, zmm0-15 high, zmm16-31  */
-    int os_amx = (xcr0 & 0x60000ull) == 0x60000ull;      /* XTILECFG, XTILEDATA              */
+    int os_avx = (xcr0 & 0x6) == 0x6;                /* xmm, ymm                        */
+    int os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0; /* opmask, zmm0-15 high, zmm16-31  */
+    int os_amx = (xcr0 & 0x60000ull) == 0x60000ull;  /* XTILECFG, XTILEDATA              */
     unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0;
     if (max_leaf >= 7) {
         unsigned a7;
@@ -67,7 +69,8 @@ static void detect_x86(rams_cpu_info *c)
     int tile = (d7 >> 24) & 1, bf16 = (d7 >> 22) & 1, int8 = (d7 >> 25) & 1;
     c->amx_in_cpuid = tile && (bf16 || int8);
     if (c->amx_in_cpuid) {
-        c->amx_refused = !os_amx ? "the operating system does not enable AMX tile state (XCR0)" : request_amx_permission();
+        c->amx_refused =
+            !os_amx ? "the operating system does not enable AMX tile state (XCR0)" : request_amx_permission();
         if (!c->amx_refused) {
             c->amx_tile = 1;
             c->amx_bf16 = bf16;
@@ -85,15 +88,28 @@ static void detect(void)
 #if defined(__x86_64__) || defined(__i386__)
     detect_x86(&info);
 #endif
-    struct { int on; const char *name; } f[] = {
-        {info.avx2, "avx2"},         {info.fma, "fma"},           {info.f16c, "f16c"},
-        {info.avx512f, "avx512f"},   {info.avx512bw, "avx512bw"}, {info.avx512vl, "avx512vl"},
-        {info.avx512_vnni, "avx512_vnni"}, {info.avx512_bf16, "avx512_bf16"}, {info.avx_vnni, "avx_vnni"},
-        {info.amx_tile, "amx_tile"}, {info.amx_bf16, "amx_bf16"}, {info.amx_int8, "amx_int8"},
+    struct {
+        int on;
+        const char *name;
+    } f[] = {
+        {info.avx2, "avx2"},
+        {info.fma, "fma"},
+        {info.f16c, "f16c"},
+        {info.avx512f, "avx512f"},
+        {info.avx512bw, "avx512bw"},
+        {info.avx512vl, "avx512vl"},
+        {info.avx512_vnni, "avx512_vnni"},
+        {info.avx512_bf16, "avx512_bf16"},
+        {info.avx_vnni, "avx_vnni"},
+        {info.amx_tile, "amx_tile"},
+        {info.amx_bf16, "amx_bf16"},
+        {info.amx_int8, "amx_int8"},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].on) n += (size_t)snprintf(info.features + n, sizeof info.features - n, "%s%s", n ? " " : "", f[i].name);
+        if (f[i].on)
+            n += (size_t)snprintf(info.features + n, sizeof info.features - n, "%s%s", n ? " " : "",
+                                  f[i].name);
 }
 
 const rams_cpu_info *rams_cpu(void)

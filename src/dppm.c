@@ -151,8 +151,8 @@ const double *rams_dppm_rollout(const float *maps, int layers, int n_tokens, int
     return v;
 }
 
-rams_box rams_dppm_box(int n_tokens, int grid, int patch, double alpha, const float *image, float *crop, float *p,
-                       unsigned char *mask, float *threshold, int *fallback, void *work)
+rams_box rams_dppm_box(int n_tokens, int grid, int patch, double alpha, const float *image, float *crop,
+                       float *p, unsigned char *mask, float *threshold, int *fallback, void *work)
 {
     const double *v = (const double *)work + 2 * (size_t)n_tokens;
     int *stack = (int *)(v + (size_t)grid * grid);

@@ -39,7 +39,7 @@ rams_box rams_dppm(const float *maps, int layers, int n_tokens, int grid, int pa
 /* rams_dppm in its two halves (for the run, which times them apart), on the same work: the rollout
  * (returns v, G*G doubles inside work), then the threshold, component, box and crop from it. */
 const double *rams_dppm_rollout(const float *maps, int layers, int n_tokens, int cls_tokens, void *work);
-rams_box rams_dppm_box(int n_tokens, int grid, int patch, double alpha, const float *image, float *crop, float *p,
-                       unsigned char *mask, float *threshold, int *fallback, void *work);
+rams_box rams_dppm_box(int n_tokens, int grid, int patch, double alpha, const float *image, float *crop,
+                       float *p, unsigned char *mask, float *threshold, int *fallback, void *work);
 
 #endif

@@ -25,8 +25,9 @@ rams_status rams_open_regular(const char *path, int *fd, uint64_t *size)
     }
     if (!S_ISREG(st.st_mode)) {
         close(f);
-        return rams_fail(RAMS_ERR_IO, S_ISDIR(st.st_mode) ? "%s: is a directory, not a regular file" : "%s: not a regular file",
-                         path);
+        return rams_fail(
+            RAMS_ERR_IO,
+            S_ISDIR(st.st_mode) ? "%s: is a directory, not a regular file" : "%s: not a regular file", path);
     }
     *fd = f;
     *size = st.st_size < 0 ? 0 : (uint64_t)st.st_size;
@@ -55,7 +56,8 @@ rams_status rams_read_fd(const char *path, int fd, size_t size, uint8_t **data)
     ssize_t got = read_upto(fd, buf, size);
     if (got != (ssize_t)size) {
         free(buf);
-        return rams_fail(RAMS_ERR_IO, "%s: read %zu of %zu bytes", path, got < 0 ? (size_t)0 : (size_t)got, size);
+        return rams_fail(RAMS_ERR_IO, "%s: read %zu of %zu bytes", path, got < 0 ? (size_t)0 : (size_t)got,
+                         size);
     }
     *data = buf;
     return RAMS_OK;

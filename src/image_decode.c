@@ -47,10 +47,9 @@ static rams_status check_dimensions(const char *name, uint64_t width, uint64_t h
 {
     if (width == 0 || height == 0)
         return rams_fail(RAMS_ERR_FORMAT, "%s: image has zero width or height", name);
-    if (width > INT_MAX || height > INT_MAX || width * height > max_pixels ||
-        width * height > SIZE_MAX / 8)
-        return rams_fail(RAMS_ERR_LIMIT, "%s: image of %llux%llu pixels is above the limit of %zu pixels", name,
-                         (unsigned long long)width, (unsigned long long)height, max_pixels);
+    if (width > INT_MAX || height > INT_MAX || width * height > max_pixels || width * height > SIZE_MAX / 8)
+        return rams_fail(RAMS_ERR_LIMIT, "%s: image of %llux%llu pixels is above the limit of %zu pixels",
+                         name, (unsigned long long)width, (unsigned long long)height, max_pixels);
     return RAMS_OK;
 }
 
@@ -256,9 +255,7 @@ static void png_row_to_rgb(const uint8_t *in, uint8_t *dst, size_t width, int co
         case PNG_COLOR_TYPE_GRAY_ALPHA:
             dst[0] = dst[1] = dst[2] = in[(wide ? 4 : 2) * x]; /* high byte for 16 bits */
             break;
-        case PNG_COLOR_TYPE_PALETTE:
-            memcpy(dst, palette[in[x]], 3);
-            break;
+        case PNG_COLOR_TYPE_PALETTE: memcpy(dst, palette[in[x]], 3); break;
         case PNG_COLOR_TYPE_RGB:
         case PNG_COLOR_TYPE_RGB_ALPHA: {
             size_t step = (color_type == PNG_COLOR_TYPE_RGB ? 3 : 4) * (wide ? 2 : 1);
@@ -369,8 +366,7 @@ static rams_status decode_webp(const uint8_t *data, size_t size, const char *nam
 {
     WebPData whole = {data, size};
     WebPDemuxer *demux = WebPDemux(&whole); /* the container only: no pixel-sized memory */
-    if (!demux)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: bad WebP: broken or truncated container", name);
+    if (!demux) return rams_fail(RAMS_ERR_FORMAT, "%s: bad WebP: broken or truncated container", name);
     uint32_t width = WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH);
     uint32_t height = WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT);
     /* The limit is checked here, before libwebp or we allocate anything image-sized. */
@@ -417,8 +413,9 @@ static rams_status decode_webp(const uint8_t *data, size_t size, const char *nam
     WebPDemuxDelete(demux);
     if (vp8 != VP8_STATUS_OK) {
         free(rgb);
-        static const char *const why[] = {"ok", "out of memory", "invalid parameter", "bitstream error",
-                                          "unsupported feature", "suspended", "user abort", "not enough data"};
+        static const char *const why[] = {
+            "ok",        "out of memory", "invalid parameter", "bitstream error", "unsupported feature",
+            "suspended", "user abort",    "not enough data"};
         return rams_fail(vp8 == VP8_STATUS_OUT_OF_MEMORY ? RAMS_ERR_NO_MEMORY : RAMS_ERR_FORMAT,
                          "%s: bad WebP: %s", name,
                          (unsigned)vp8 < sizeof why / sizeof *why ? why[vp8] : "decoding failed");

@@ -20,16 +20,11 @@ rams_status rams_input_read(const char *path, size_t max_pixels, size_t max_elem
     if (st != RAMS_OK) return st;
     out->kind = rams_sniff(data, size);
     switch (out->kind) {
-    case RAMS_FILE_NPY:
-        st = rams_npy_decode(data, size, path, max_elements, &out->tensor);
-        break;
+    case RAMS_FILE_NPY: st = rams_npy_decode(data, size, path, max_elements, &out->tensor); break;
     case RAMS_FILE_JPEG:
     case RAMS_FILE_PNG:
-    case RAMS_FILE_WEBP:
-        st = rams_image_decode(data, size, path, max_pixels, &out->image);
-        break;
-    default:
-        st = rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG, WebP or .npy file", path);
+    case RAMS_FILE_WEBP: st = rams_image_decode(data, size, path, max_pixels, &out->image); break;
+    default: st = rams_fail(RAMS_ERR_FORMAT, "%s: not a JPEG, PNG, WebP or .npy file", path);
     }
     free(data);
     if (st != RAMS_OK) rams_input_free(out);

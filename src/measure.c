@@ -41,7 +41,8 @@ static void gemm_rows(void *arg, int index, int count)
     rams_split(g->m, index, count, &r0, &r1);
     if (r1 <= r0) return;
     for (int r = 0; r < g->reps; r++)
-        g->be->gemm(g->c[index], g->n, g->a[index], g->k, r1 - r0, &g->W, g->scratch[index], g->scratch_bytes);
+        g->be->gemm(g->c[index], g->n, g->a[index], g->k, r1 - r0, &g->W, g->scratch[index],
+                    g->scratch_bytes);
 }
 
 typedef struct {
@@ -55,7 +56,8 @@ static void read_plain(const void *src, int row, float *dst)
     memcpy(dst, p->w + (size_t)row * p->k, (size_t)p->k * sizeof *dst);
 }
 
-static rams_status measure(const rams_model *model, const rams_gemm_backend *be, int threads, double seconds, double *out)
+static rams_status measure(const rams_model *model, const rams_gemm_backend *be, int threads, double seconds,
+                           double *out)
 {
     if (threads == 0) threads = rams_online_cpus();
     const rams_config *c = &model->cfg;
@@ -73,7 +75,8 @@ static rams_status measure(const rams_model *model, const rams_gemm_backend *be,
     g.scratch = calloc((size_t)threads, sizeof *g.scratch);
     int ok = b && row && g.a && g.c && g.scratch;
     if (ok) {
-        for (size_t i = 0; i < (size_t)g.n * g.k; i++) b[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+        for (size_t i = 0; i < (size_t)g.n * g.k; i++)
+            b[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
         g.W.f32 = b;
         if (be->pack) {
             size_t bytes = be->packed_bytes(g.n, g.k);
@@ -109,18 +112,21 @@ static rams_status measure(const rams_model *model, const rams_gemm_backend *be,
     } else {
         st = rams_fail(RAMS_ERR_NO_MEMORY, "rams_measure_gemm_gflops: out of memory");
     }
-    for (int t = 0; g.a && g.c && g.scratch && t < threads; t++) free(g.a[t]), free(g.c[t]), free(g.scratch[t]);
+    for (int t = 0; g.a && g.c && g.scratch && t < threads; t++)
+        free(g.a[t]), free(g.c[t]), free(g.scratch[t]);
     free(g.a), free(g.c), free(g.scratch), free(b), free(row), free(packed);
     rams_pool_free(pool);
     return st;
 }
 
-static rams_status check_args(const char *fn, const rams_model *model, int threads, double seconds, double *out)
+static rams_status check_args(const char *fn, const rams_model *model, int threads, double seconds,
+                              double *out)
 {
     const char *null = !model ? "model" : !out ? "out" : NULL;
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, null);
     if (threads < 0 || threads > RAMS_MAX_THREADS)
-        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s: threads = %d is outside 0..%d", fn, threads, RAMS_MAX_THREADS);
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s: threads = %d is outside 0..%d", fn, threads,
+                         RAMS_MAX_THREADS);
     if (!(seconds > 0) || !isfinite(seconds))
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s: seconds = %g is not a positive number", fn, seconds);
     return RAMS_OK;
@@ -135,15 +141,17 @@ rams_status rams_measure_gemm_gflops(const rams_model *model, int threads, doubl
     return measure(model, rams_gemm_backend_named("openblas-sgemm"), threads, seconds, out);
 }
 
-rams_status rams_measure_kernel_gflops(const rams_model *model, const char *kernel, int threads, double seconds,
-                                       double *out)
+rams_status rams_measure_kernel_gflops(const rams_model *model, const char *kernel, int threads,
+                                       double seconds, double *out)
 {
     rams_clear_error();
     rams_status st = check_args("rams_measure_kernel_gflops", model, threads, seconds, out);
     if (st != RAMS_OK) return st;
     const rams_gemm_backend *be = kernel ? rams_gemm_backend_named(kernel) : model->gemm;
-    if (!be) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_measure_kernel_gflops: no kernel named %s", kernel);
+    if (!be)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_measure_kernel_gflops: no kernel named %s", kernel);
     if (!be->available())
-        return rams_fail(RAMS_ERR_UNSUPPORTED, "rams_measure_kernel_gflops: %s: this CPU has no %s", be->name, be->needs);
+        return rams_fail(RAMS_ERR_UNSUPPORTED, "rams_measure_kernel_gflops: %s: this CPU has no %s", be->name,
+                         be->needs);
     return measure(model, be, threads, seconds, out);
 }

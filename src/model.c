@@ -34,7 +34,8 @@ static const char *model_beside_library(void)
     char *slash = strrchr(dir, '/');
     if (!slash) return NULL;
     *slash = '\0';
-    if (snprintf(path, sizeof path, "%s/../share/ramstrans/models/%s", dir, RAMSTRANS_MODEL_FILE) >= (int)sizeof path)
+    if (snprintf(path, sizeof path, "%s/../share/ramstrans/models/%s", dir, RAMSTRANS_MODEL_FILE) >=
+        (int)sizeof path)
         return NULL;
     return access(path, R_OK) == 0 ? path : NULL;
 }
@@ -45,7 +46,8 @@ const char *rams_default_model_path(void)
     if (env && *env) return env;
     const char *beside = model_beside_library();
     if (beside) return beside;
-    if (*RAMSTRANS_INSTALL_MODEL && access(RAMSTRANS_INSTALL_MODEL, R_OK) == 0) return RAMSTRANS_INSTALL_MODEL;
+    if (*RAMSTRANS_INSTALL_MODEL && access(RAMSTRANS_INSTALL_MODEL, R_OK) == 0)
+        return RAMSTRANS_INSTALL_MODEL;
     if (*RAMSTRANS_SOURCE_MODEL && access(RAMSTRANS_SOURCE_MODEL, R_OK) == 0) return RAMSTRANS_SOURCE_MODEL;
     return NULL;
 }
@@ -57,13 +59,16 @@ rams_status rams_model_load(const char *path, const rams_model_params *params, r
     *out = NULL;
     if (!path) path = rams_default_model_path();
     if (!path)
-        return rams_fail(RAMS_ERR_IO, "no model given and no default model found (set RAMSTRANS_MODEL, or install one under %s)",
-                         *RAMSTRANS_INSTALL_MODEL ? RAMSTRANS_INSTALL_MODEL : "share/ramstrans/models");
+        return rams_fail(
+            RAMS_ERR_IO,
+            "no model given and no default model found (set RAMSTRANS_MODEL, or install one under %s)",
+            *RAMSTRANS_INSTALL_MODEL ? RAMSTRANS_INSTALL_MODEL : "share/ramstrans/models");
     rams_model_params p;
     rams_status st = rams_model_params_resolve(params, "rams_model_load", &p);
     if (st != RAMS_OK) return st;
     if ((unsigned)p.precision > RAMS_PRECISION_INT8)
-        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_load: precision %d is not one of rams_precision's values",
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT,
+                         "rams_model_load: precision %d is not one of rams_precision's values",
                          (int)p.precision);
     rams_model *m = calloc(1, sizeof *m);
     if (!m) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", path);
@@ -87,7 +92,8 @@ rams_status rams_model_free(rams_model *model)
     int live = atomic_load(&model->contexts);
     if (live > 0)
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT,
-                         "rams_model_free: %d context%s made from this model %s still alive; free %s first (the model was not freed)",
+                         "rams_model_free: %d context%s made from this model %s still alive; free %s first "
+                         "(the model was not freed)",
                          live, live == 1 ? "" : "s", live == 1 ? "is" : "are", live == 1 ? "it" : "them");
     rams_model_file_release(model);
     free(model);
@@ -100,16 +106,29 @@ rams_status rams_model_get_info_sized(const rams_model *m, rams_model_info *out,
     const char *null = !m ? "model" : !out ? "out" : NULL;
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_get_info: %s is NULL", null);
     if (out_size < RAMS_MODEL_INFO_SIZE_0_2)
-        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_get_info: out_size is %zu, less than the %zu bytes "
-                         "of a rams_model_info", out_size, (size_t)RAMS_MODEL_INFO_SIZE_0_2);
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT,
+                         "rams_model_get_info: out_size is %zu, less than the %zu bytes "
+                         "of a rams_model_info",
+                         out_size, (size_t)RAMS_MODEL_INFO_SIZE_0_2);
     const rams_config *c = &m->cfg;
     rams_model_info info = {
-        .image_size = c->image_size, .patch_size = c->patch_size, .grid = c->grid,
-        .hidden_size = c->hidden, .num_heads = c->heads, .num_layers = c->layers,
-        .mlp_size = c->mlp, .num_classes = c->classes, .ln_eps = c->ln_eps, .alpha = c->alpha,
-        .default_mode = c->default_mode, .dtype = m->dtype, .file_bytes = m->file.size,
-        .preprocess = m->preprocess, .num_cls_tokens = c->cls_tokens,
-        .precision = m->precision, .kernel = m->gemm ? m->gemm->name : NULL,
+        .image_size = c->image_size,
+        .patch_size = c->patch_size,
+        .grid = c->grid,
+        .hidden_size = c->hidden,
+        .num_heads = c->heads,
+        .num_layers = c->layers,
+        .mlp_size = c->mlp,
+        .num_classes = c->classes,
+        .ln_eps = c->ln_eps,
+        .alpha = c->alpha,
+        .default_mode = c->default_mode,
+        .dtype = m->dtype,
+        .file_bytes = m->file.size,
+        .preprocess = m->preprocess,
+        .num_cls_tokens = c->cls_tokens,
+        .precision = m->precision,
+        .kernel = m->gemm ? m->gemm->name : NULL,
     };
     rams_write_sized(out, out_size, &info, sizeof info);
     return RAMS_OK;

@@ -23,39 +23,52 @@
 static rams_status metadata_json(const char *path, const cJSON *meta, const char *key, cJSON **out)
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(meta, key);
-    if (!s) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata key %s is missing (convert the checkpoint with tools/convert.py)", path, key);
+    if (!s)
+        return rams_fail(RAMS_ERR_FORMAT,
+                         "%s: metadata key %s is missing (convert the checkpoint with tools/convert.py)",
+                         path, key);
     if (!cJSON_IsString(s)) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata %s is not a string", path, key);
     *out = cJSON_Parse(s->valuestring);
     if (!*out) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata %s is not valid JSON", path, key);
     return RAMS_OK;
 }
 
-static rams_status get_int(const char *path, const cJSON *obj, const char *where, const char *key, int lo, int hi, int *out)
+static rams_status get_int(const char *path, const cJSON *obj, const char *where, const char *key, int lo,
+                           int hi, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
         return rams_fail(RAMS_ERR_FORMAT, "%s: metadata %s.%s must be an integer", path, where, key);
     if (v->valuedouble < lo || v->valuedouble > hi)
-        return rams_fail(RAMS_ERR_LIMIT, "%s: metadata %s.%s = %.0f is outside %d..%d", path, where, key, v->valuedouble, lo, hi);
+        return rams_fail(RAMS_ERR_LIMIT, "%s: metadata %s.%s = %.0f is outside %d..%d", path, where, key,
+                         v->valuedouble, lo, hi);
     *out = (int)v->valuedouble;
     return RAMS_OK;
 }
 
-static rams_status get_float(const char *path, const cJSON *obj, const char *where, const char *key, double lo, double hi, float *out)
+static rams_status get_float(const char *path, const cJSON *obj, const char *where, const char *key,
+                             double lo, double hi, float *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(v)) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata %s.%s must be a number", path, where, key);
+    if (!cJSON_IsNumber(v))
+        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata %s.%s must be a number", path, where, key);
     if (!(v->valuedouble >= lo && v->valuedouble <= hi))
-        return rams_fail(RAMS_ERR_LIMIT, "%s: metadata %s.%s = %g is outside %g..%g", path, where, key, v->valuedouble, lo, hi);
+        return rams_fail(RAMS_ERR_LIMIT, "%s: metadata %s.%s = %g is outside %g..%g", path, where, key,
+                         v->valuedouble, lo, hi);
     *out = (float)v->valuedouble;
     return RAMS_OK;
 }
 
-#define TRY(expr) do { rams_status st_ = (expr); if (st_ != RAMS_OK) return st_; } while (0)
+#define TRY(expr)                       \
+    do {                                \
+        rams_status st_ = (expr);       \
+        if (st_ != RAMS_OK) return st_; \
+    } while (0)
 
 static rams_status parse_config(const char *path, const cJSON *c, rams_config *cfg)
 {
-    if (!cJSON_IsObject(c)) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.config is not an object", path);
+    if (!cJSON_IsObject(c))
+        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.config is not an object", path);
     TRY(get_int(path, c, "config", "image_size", 1, RAMS_MAX_IMAGE_SIZE, &cfg->image_size));
     TRY(get_int(path, c, "config", "patch_size", 1, cfg->image_size, &cfg->patch_size));
     TRY(get_int(path, c, "config", "hidden_size", 1, RAMS_MAX_HIDDEN, &cfg->hidden));
@@ -70,55 +83,69 @@ static rams_status parse_config(const char *path, const cJSON *c, rams_config *c
     if (cJSON_GetObjectItemCaseSensitive(c, "num_cls_tokens"))
         TRY(get_int(path, c, "config", "num_cls_tokens", 1, RAMS_MAX_CLS_TOKENS, &cfg->cls_tokens));
     if (cfg->image_size % cfg->patch_size)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: image_size %d is not a multiple of patch_size %d", path, cfg->image_size, cfg->patch_size);
+        return rams_fail(RAMS_ERR_FORMAT, "%s: image_size %d is not a multiple of patch_size %d", path,
+                         cfg->image_size, cfg->patch_size);
     if (cfg->hidden % cfg->heads)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_heads %d", path, cfg->hidden, cfg->heads);
+        return rams_fail(RAMS_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_heads %d", path,
+                         cfg->hidden, cfg->heads);
     cfg->grid = cfg->image_size / cfg->patch_size;
     cfg->num_tokens = cfg->grid * cfg->grid + cfg->cls_tokens;
     if (cfg->num_tokens > RAMS_MAX_TOKENS)
-        return rams_fail(RAMS_ERR_LIMIT, "%s: %d tokens (grid %d) is above the limit of %d", path, cfg->num_tokens, cfg->grid, RAMS_MAX_TOKENS);
+        return rams_fail(RAMS_ERR_LIMIT, "%s: %d tokens (grid %d) is above the limit of %d", path,
+                         cfg->num_tokens, cfg->grid, RAMS_MAX_TOKENS);
     cfg->head_size = cfg->hidden / cfg->heads;
     /* A small file can declare an architecture whose context needs terabytes (the L attention maps
      * of N x N floats, the N x M MLP activations): bound what rams_context_create will allocate. */
     double work_floats = rams_model_work_floats(cfg);
     if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
-        return rams_fail(RAMS_ERR_LIMIT, "%s: the architecture needs %.3g floats of working memory per context, above the limit of %.3g",
-                         path, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
+        return rams_fail(
+            RAMS_ERR_LIMIT,
+            "%s: the architecture needs %.3g floats of working memory per context, above the limit of %.3g",
+            path, work_floats, (double)RAMS_MAX_CONTEXT_FLOATS);
     cfg->default_mode = RAMS_MODE_FUSED;
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(c, "default_mode");
     if (mode) {
         if (!cJSON_IsString(mode) || rams_mode_parse(mode->valuestring, &cfg->default_mode) != RAMS_OK ||
             cfg->default_mode == RAMS_MODE_DEFAULT)
-            return rams_fail(RAMS_ERR_FORMAT, "%s: metadata config.default_mode must be \"scale1\", \"scale2\" or \"fused\"", path);
+            return rams_fail(RAMS_ERR_FORMAT,
+                             "%s: metadata config.default_mode must be \"scale1\", \"scale2\" or \"fused\"",
+                             path);
     }
     return RAMS_OK;
 }
 
-static rams_status parse_float3(const char *path, const cJSON *obj, const char *key, float out[3], int positive)
+static rams_status parse_float3(const char *path, const cJSON *obj, const char *key, float out[3],
+                                int positive)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.%s must be an array of 3 numbers", path, key);
+        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.%s must be an array of 3 numbers", path,
+                         key);
     for (int i = 0; i < 3; i++) {
         const cJSON *v = cJSON_GetArrayItem(a, i);
         /* Checked as the float it becomes: 1e300 would be Inf, a std of 1e-300 would be 0. */
         float f = cJSON_IsNumber(v) && fabs(v->valuedouble) <= FLT_MAX ? (float)v->valuedouble : NAN;
         if (!isfinite(f) || (positive && !(f > 0)))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.%s[%d] is not a %snumber (in float range)", path, key, i,
-                             positive ? "positive " : "");
+            return rams_fail(RAMS_ERR_FORMAT,
+                             "%s: metadata preprocess.%s[%d] is not a %snumber (in float range)", path, key,
+                             i, positive ? "positive " : "");
         out[i] = f;
     }
     return RAMS_OK;
 }
 
-static rams_status parse_preprocess(const char *path, const cJSON *p, const rams_config *cfg, rams_preprocess *pp)
+static rams_status parse_preprocess(const char *path, const cJSON *p, const rams_config *cfg,
+                                    rams_preprocess *pp)
 {
-    if (!cJSON_IsObject(p)) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.preprocess is not an object", path);
+    if (!cJSON_IsObject(p))
+        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.preprocess is not an object", path);
     memset(pp, 0, sizeof *pp);
     const cJSON *resize = cJSON_GetObjectItemCaseSensitive(p, "resize");
     const cJSON *mode = resize ? cJSON_GetObjectItemCaseSensitive(resize, "mode") : NULL;
     if (!cJSON_IsString(mode))
-        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.resize.mode must be \"fixed\", \"shorter\" or \"none\"", path);
+        return rams_fail(RAMS_ERR_FORMAT,
+                         "%s: metadata preprocess.resize.mode must be \"fixed\", \"shorter\" or \"none\"",
+                         path);
     const int max_side = 8 * RAMS_MAX_IMAGE_SIZE;
     if (!strcmp(mode->valuestring, "fixed")) {
         pp->resize_mode = RAMS_RESIZE_FIXED;
@@ -130,18 +157,21 @@ static rams_status parse_preprocess(const char *path, const cJSON *p, const rams
     } else if (!strcmp(mode->valuestring, "none")) {
         pp->resize_mode = RAMS_RESIZE_NONE;
     } else {
-        return rams_fail(RAMS_ERR_UNSUPPORTED, "%s: metadata preprocess.resize.mode \"%s\" is not supported", path, mode->valuestring);
+        return rams_fail(RAMS_ERR_UNSUPPORTED, "%s: metadata preprocess.resize.mode \"%s\" is not supported",
+                         path, mode->valuestring);
     }
     const cJSON *interp = cJSON_GetObjectItemCaseSensitive(p, "interpolation");
     if (interp && (!cJSON_IsString(interp) || strcmp(interp->valuestring, "bilinear")))
-        return rams_fail(RAMS_ERR_UNSUPPORTED, "%s: metadata preprocess.interpolation: only \"bilinear\" is supported", path);
+        return rams_fail(RAMS_ERR_UNSUPPORTED,
+                         "%s: metadata preprocess.interpolation: only \"bilinear\" is supported", path);
     const cJSON *crop = cJSON_GetObjectItemCaseSensitive(p, "crop");
-    if (!cJSON_IsObject(crop)) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.crop must be an object", path);
+    if (!cJSON_IsObject(crop))
+        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata preprocess.crop must be an object", path);
     TRY(get_int(path, crop, "preprocess.crop", "width", 1, RAMS_MAX_IMAGE_SIZE, &pp->crop_width));
     TRY(get_int(path, crop, "preprocess.crop", "height", 1, RAMS_MAX_IMAGE_SIZE, &pp->crop_height));
     if (pp->crop_width != cfg->image_size || pp->crop_height != cfg->image_size)
-        return rams_fail(RAMS_ERR_SHAPE, "%s: preprocess crop %dx%d differs from the network's input %dx%d", path,
-                         pp->crop_width, pp->crop_height, cfg->image_size, cfg->image_size);
+        return rams_fail(RAMS_ERR_SHAPE, "%s: preprocess crop %dx%d differs from the network's input %dx%d",
+                         path, pp->crop_width, pp->crop_height, cfg->image_size, cfg->image_size);
     TRY(parse_float3(path, p, "mean", pp->mean, 0));
     TRY(parse_float3(path, p, "std", pp->std, 1));
     return RAMS_OK;
@@ -151,13 +181,15 @@ static rams_status parse_labels(const char *path, const cJSON *a, rams_model *m)
 {
     int c = m->cfg.classes;
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != c)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.labels must be an array of %d strings", path, c);
+        return rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.labels must be an array of %d strings",
+                         path, c);
     m->labels = calloc((size_t)c, sizeof *m->labels);
     if (!m->labels) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory for %d labels", path, c);
     int i = 0;
     for (const cJSON *it = a->child; it; it = it->next, i++) {
         if (!cJSON_IsString(it) || strlen(it->valuestring) > RAMS_MAX_LABEL_BYTES)
-            return rams_fail(RAMS_ERR_FORMAT, "%s: label %d is not a string of at most %d bytes", path, i, RAMS_MAX_LABEL_BYTES);
+            return rams_fail(RAMS_ERR_FORMAT, "%s: label %d is not a string of at most %d bytes", path, i,
+                             RAMS_MAX_LABEL_BYTES);
         m->labels[i] = strdup(it->valuestring);
         if (!m->labels[i]) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory for labels", path);
     }
@@ -172,7 +204,7 @@ typedef struct {
     const rams_safetensors *st;
     const rams_file_bytes *file;
     const rams_gemm_backend *be;
-    int q8;                /* a q8 file: the Linear weight matrices are I8 with per-row scales */
+    int q8; /* a q8 file: the Linear weight matrices are I8 with per-row scales */
     int counting;
     size_t convert_floats; /* counting: floats to widen (f16, bf16, unaligned f32)     */
     size_t packed_bytes;   /* counting: bytes the backend packs the matrices into     */
@@ -207,13 +239,14 @@ static rams_status check_finite(const binder *b, const char *name, const float *
     if (ndim != 1 && ndim != 3) return RAMS_OK;
     for (size_t i = 0; i < n; i++)
         if (!isfinite(data[i]))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%g at element %zu)", b->st->path, name,
-                             (double)data[i], i);
+            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%g at element %zu)",
+                             b->st->path, name, (double)data[i], i);
     return RAMS_OK;
 }
 
 /* Finds `name` and checks its shape (ndim dims listed). */
-static rams_status find_checked(binder *b, const char *name, int ndim, const int64_t *want, const rams_tensor_entry **out)
+static rams_status find_checked(binder *b, const char *name, int ndim, const int64_t *want,
+                                const rams_tensor_entry **out)
 {
     const rams_tensor_entry *t = find_tensor(b->st, name);
     if (!t) return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is missing", b->st->path, name);
@@ -222,11 +255,12 @@ static rams_status find_checked(binder *b, const char *name, int ndim, const int
     if (!ok) {
         char got[96] = "", exp[96] = "";
         for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "",
+                     (long long)t->shape[d]);
         for (int d = 0; d < ndim; d++)
             snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", d ? "," : "", (long long)want[d]);
-        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s has shape [%s], the architecture needs [%s]", b->st->path, name, got,
-                         exp);
+        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s has shape [%s], the architecture needs [%s]",
+                         b->st->path, name, got, exp);
     }
     *out = t;
     return RAMS_OK;
@@ -238,8 +272,10 @@ static rams_status bind(binder *b, const char *name, const float **out, int ndim
     const rams_tensor_entry *t;
     TRY(find_checked(b, name, ndim, want, &t));
     if (t->dtype == RAMS_DTYPE_I8)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is I8: only the Linear weight matrices of a q8 file may be "
-                         "(norms, biases, CLS tokens and position embeddings stay floating point)", b->st->path, t->name);
+        return rams_fail(RAMS_ERR_FORMAT,
+                         "%s: tensor %s is I8: only the Linear weight matrices of a q8 file may be "
+                         "(norms, biases, CLS tokens and position embeddings stay floating point)",
+                         b->st->path, t->name);
     size_t n = rams_tensor_elements(t);
     if (b->counting) {
         if (!rams_tensor_f32_in_place(b->st, t)) b->convert_floats += n;
@@ -293,27 +329,34 @@ static rams_status q8_parts(binder *b, const rams_tensor_entry *t, int quantizab
     *scale = NULL;
     if (!b->q8 || !quantizable) {
         if (t->dtype != RAMS_DTYPE_I8) return RAMS_OK;
-        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is I8, but %s", path, t->name,
-                         b->q8 ? "the patch embedding stays floating point in a q8 file"
-                               : "the file is not quantized (its metadata has no ramstrans.quantization \"q8\")");
+        return rams_fail(
+            RAMS_ERR_FORMAT, "%s: tensor %s is I8, but %s", path, t->name,
+            b->q8 ? "the patch embedding stays floating point in a q8 file"
+                  : "the file is not quantized (its metadata has no ramstrans.quantization \"q8\")");
     }
     if (t->dtype != RAMS_DTYPE_I8)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is %s, but a q8 file stores the Linear weight matrices as I8",
-                         path, t->name, rams_dtype_name(t->dtype));
+        return rams_fail(RAMS_ERR_FORMAT,
+                         "%s: tensor %s is %s, but a q8 file stores the Linear weight matrices as I8", path,
+                         t->name, rams_dtype_name(t->dtype));
     char name[200];
     if (snprintf(name, sizeof name, "%s_scale", t->name) >= (int)sizeof name)
         return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: name too long", path, t->name);
     const rams_tensor_entry *s = rams_safetensors_find(b->st, name);
-    if (!s) return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is missing (the per-row scales of the q8 matrix %s)", path, name, t->name);
+    if (!s)
+        return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s is missing (the per-row scales of the q8 matrix %s)",
+                         path, name, t->name);
     if (s->dtype != RAMS_DTYPE_F32 || s->ndim != 1 || s->shape[0] != out_dim)
-        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s must be F32 [%d], one scale per output row of %s (it is %s with %d dimension%s)",
-                         path, name, out_dim, t->name, rams_dtype_name(s->dtype), s->ndim, s->ndim == 1 ? "" : "s");
+        return rams_fail(
+            RAMS_ERR_SHAPE,
+            "%s: tensor %s must be F32 [%d], one scale per output row of %s (it is %s with %d dimension%s)",
+            path, name, out_dim, t->name, rams_dtype_name(s->dtype), s->ndim, s->ndim == 1 ? "" : "s");
     if (b->counting)
         for (int r = 0; r < out_dim; r++) {
             float v = q8_scale(b->st, s, r);
             if (!isfinite(v) || v < 0)
-                return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: scale %d is %g (scales must be finite and not negative)", path,
-                                 name, r, (double)v);
+                return rams_fail(RAMS_ERR_FORMAT,
+                                 "%s: tensor %s: scale %d is %g (scales must be finite and not negative)",
+                                 path, name, r, (double)v);
         }
     *scale = s;
     return RAMS_OK;
@@ -327,8 +370,8 @@ static rams_status q8_parts(binder *b, const rams_tensor_entry *t, int quantizab
  * pages of a packed tensor are then handed back to the kernel (the mapping stays valid: they would
  * be read again from the file), so that the file's weights and their packed copy are not both
  * resident. */
-static rams_status bind_matrix(binder *b, const char *name, rams_matrix *mx, int out_dim, int in_dim, int ndim,
-                               const int64_t *want, int quantizable)
+static rams_status bind_matrix(binder *b, const char *name, rams_matrix *mx, int out_dim, int in_dim,
+                               int ndim, const int64_t *want, int quantizable)
 {
     mx->out_dim = out_dim, mx->in_dim = in_dim;
     const rams_tensor_entry *t = NULL, *scale = NULL;
@@ -377,8 +420,8 @@ static rams_status bind_weights(rams_model *m, binder *b)
     rams_weights *w = &m->w;
     char name[128];
 
-    TRY(bind_matrix(b, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, (int)D, (int)(3 * P * P), 4,
-                    SHAPE(D, 3, P, P), 0));
+    TRY(bind_matrix(b, "transformer.embeddings.patch_embeddings.weight", &w->patch_w, (int)D,
+                    (int)(3 * P * P), 4, SHAPE(D, 3, P, P), 0));
     TRY(bind(b, "transformer.embeddings.patch_embeddings.bias", &w->patch_b, 1, SHAPE(D)));
     TRY(bind(b, "transformer.embeddings.position_embeddings", &w->pos, 3, SHAPE(1, N, D)));
     if (c->cls_tokens == 1) { /* a plain ViT: [cls, patches] */
@@ -392,25 +435,36 @@ static rams_status bind_weights(rams_model *m, binder *b)
     if (!w->layer) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", b->st->path);
     for (int i = 0; i < c->layers; i++) {
         rams_layer_weights *l = &w->layer[i];
-        struct { const char *suffix; const float **dst; int ndim; const int64_t *shape; } parts[] = {
+        struct {
+            const char *suffix;
+            const float **dst;
+            int ndim;
+            const int64_t *shape;
+        } parts[] = {
             {"attention_norm.weight", &l->attn_norm_w, 1, SHAPE(D)},
             {"attention_norm.bias", &l->attn_norm_b, 1, SHAPE(D)},
             {"attn.query.bias", &l->q_b, 1, SHAPE(D)},
             {"attn.key.bias", &l->k_b, 1, SHAPE(D)},
             {"attn.value.bias", &l->v_b, 1, SHAPE(D)},
             {"attn.out.bias", &l->out_b, 1, SHAPE(D)},
-            {"ffn_norm.weight", &l->ffn_norm_w, 1, SHAPE(D)}, {"ffn_norm.bias", &l->ffn_norm_b, 1, SHAPE(D)},
+            {"ffn_norm.weight", &l->ffn_norm_w, 1, SHAPE(D)},
+            {"ffn_norm.bias", &l->ffn_norm_b, 1, SHAPE(D)},
             {"ffn.fc1.bias", &l->fc1_b, 1, SHAPE(M)},
             {"ffn.fc2.bias", &l->fc2_b, 1, SHAPE(D)},
         };
-        struct { const char *suffix; rams_matrix *dst; int64_t out, in; } mats[] = {
+        struct {
+            const char *suffix;
+            rams_matrix *dst;
+            int64_t out, in;
+        } mats[] = {
             {"attn.query.weight", &l->q_w, D, D}, {"attn.key.weight", &l->k_w, D, D},
             {"attn.value.weight", &l->v_w, D, D}, {"attn.out.weight", &l->out_w, D, D},
             {"ffn.fc1.weight", &l->fc1_w, M, D},  {"ffn.fc2.weight", &l->fc2_w, D, M},
         };
         for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++) {
             snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, mats[k].suffix);
-            TRY(bind_matrix(b, name, mats[k].dst, (int)mats[k].out, (int)mats[k].in, 2, SHAPE(mats[k].out, mats[k].in), 1));
+            TRY(bind_matrix(b, name, mats[k].dst, (int)mats[k].out, (int)mats[k].in, 2,
+                            SHAPE(mats[k].out, mats[k].in), 1));
         }
         for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
             snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, parts[k].suffix);
@@ -424,7 +478,8 @@ static rams_status bind_weights(rams_model *m, binder *b)
     /* More tensors than the architecture has layers means the metadata and weights disagree. */
     snprintf(name, sizeof name, "transformer.encoder.layer.%d.attn.query.weight", c->layers);
     if (find_tensor(b->st, name))
-        return rams_fail(RAMS_ERR_SHAPE, "%s: the file holds %s but num_layers is %d", b->st->path, name, c->layers);
+        return rams_fail(RAMS_ERR_SHAPE, "%s: the file holds %s but num_layers is %d", b->st->path, name,
+                         c->layers);
     return RAMS_OK;
 }
 
@@ -439,24 +494,31 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     if (status != RAMS_OK) goto done;
     const cJSON *meta = rams_safetensors_metadata(&st);
     if (!meta) {
-        status = rams_fail(RAMS_ERR_FORMAT, "%s: no __metadata__: not a libramstrans model file (convert it with tools/convert.py)", path);
+        status = rams_fail(
+            RAMS_ERR_FORMAT,
+            "%s: no __metadata__: not a libramstrans model file (convert it with tools/convert.py)", path);
         goto done;
     }
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(meta, "ramstrans.format_version");
     if (!cJSON_IsString(version)) {
-        status = rams_fail(RAMS_ERR_FORMAT, "%s: metadata ramstrans.format_version is missing: not a libramstrans model file", path);
+        status = rams_fail(RAMS_ERR_FORMAT,
+                           "%s: metadata ramstrans.format_version is missing: not a libramstrans model file",
+                           path);
         goto done;
     }
     /* Version 2 marks files with one CLS token (a plain ViT), which readers of version 1 must refuse. */
     if (strcmp(version->valuestring, "1") && strcmp(version->valuestring, "2")) {
-        status = rams_fail(RAMS_ERR_UNSUPPORTED, "%s: model format version %s is not supported (this library reads 1 and 2)", path, version->valuestring);
+        status = rams_fail(RAMS_ERR_UNSUPPORTED,
+                           "%s: model format version %s is not supported (this library reads 1 and 2)", path,
+                           version->valuestring);
         goto done;
     }
-    if ((status = metadata_json(path, meta, "ramstrans.config", &config)) || (status = parse_config(path, config, &m->cfg)) ||
+    if ((status = metadata_json(path, meta, "ramstrans.config", &config)) ||
+        (status = parse_config(path, config, &m->cfg)) ||
         (status = metadata_json(path, meta, "ramstrans.preprocess", &pre)) ||
         (status = parse_preprocess(path, pre, &m->cfg, &m->preprocess)) ||
-        (status = metadata_json(path, meta, "ramstrans.labels", &labels)) || (status = parse_labels(path, labels, m)) ||
-        (status = rams_safetensors_read_table(&st)))
+        (status = metadata_json(path, meta, "ramstrans.labels", &labels)) ||
+        (status = parse_labels(path, labels, m)) || (status = rams_safetensors_read_table(&st)))
         goto done;
 
     /* A q8 file (issue 13) says so; libraries before it refuse its I8 tensors by dtype. */
@@ -464,9 +526,12 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     const cJSON *quant = cJSON_GetObjectItemCaseSensitive(meta, "ramstrans.quantization");
     if (quant) {
         if (!cJSON_IsString(quant) || strcmp(quant->valuestring, "q8")) {
-            status = rams_fail(RAMS_ERR_UNSUPPORTED, "%s: metadata ramstrans.quantization %s%s%s is not supported (this library reads \"q8\")",
-                               path, cJSON_IsString(quant) ? "\"" : "", cJSON_IsString(quant) ? quant->valuestring : "(not a string)",
-                               cJSON_IsString(quant) ? "\"" : "");
+            status = rams_fail(
+                RAMS_ERR_UNSUPPORTED,
+                "%s: metadata ramstrans.quantization %s%s%s is not supported (this library reads \"q8\")",
+                path, cJSON_IsString(quant) ? "\"" : "",
+                cJSON_IsString(quant) ? quant->valuestring : "(not a string)",
+                cJSON_IsString(quant) ? "\"" : "");
             goto done;
         }
         q8 = 1;
@@ -476,7 +541,11 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     for (int i = 0; i < st.count; i++) seen[st.tensors[i].dtype] = 1;
     for (int i = 0; i < RAMS_DTYPE_COUNT; i++) kinds += (size_t)seen[i];
     snprintf(m->dtype, sizeof m->dtype, "%s",
-             q8 ? "Q8" : kinds > 1 ? "mixed" : rams_dtype_name(seen[RAMS_DTYPE_F16] ? RAMS_DTYPE_F16 : seen[RAMS_DTYPE_BF16] ? RAMS_DTYPE_BF16 : RAMS_DTYPE_F32));
+             q8          ? "Q8"
+             : kinds > 1 ? "mixed"
+                         : rams_dtype_name(seen[RAMS_DTYPE_F16]    ? RAMS_DTYPE_F16
+                                           : seen[RAMS_DTYPE_BF16] ? RAMS_DTYPE_BF16
+                                                                   : RAMS_DTYPE_F32));
     /* The kernel every matrix runs on, then what must be widened and packed (a counting pass),
      * then one buffer for the tensors that cannot be used in place and one for the packed ones. */
     m->precision = params->precision;
@@ -491,7 +560,8 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     if (b.convert_floats) {
         m->converted = malloc(b.convert_floats * sizeof(float));
         if (!m->converted) {
-            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory widening %zu weights to f32", path, b.convert_floats);
+            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory widening %zu weights to f32", path,
+                               b.convert_floats);
             goto done;
         }
     }
@@ -501,8 +571,8 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
         b.scales = malloc((size_t)(b.max_out ? b.max_out : 1) * sizeof(float));
         if (!m->packed || !b.row || !b.scales) {
             free(b.row), free(b.scales);
-            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory packing the weights for %s (%zu bytes)", path,
-                               m->gemm->name, b.packed_bytes);
+            status = rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory packing the weights for %s (%zu bytes)",
+                               path, m->gemm->name, b.packed_bytes);
             goto done;
         }
         m->packed_bytes = b.packed_bytes;

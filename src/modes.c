@@ -6,10 +6,7 @@
 
 static const char *const mode_names[] = {"default", "scale1", "scale2", "fused"};
 
-const char *rams_mode_name(rams_mode mode)
-{
-    return (unsigned)mode < 4 ? mode_names[mode] : "unknown";
-}
+const char *rams_mode_name(rams_mode mode) { return (unsigned)mode < 4 ? mode_names[mode] : "unknown"; }
 
 rams_status rams_mode_parse(const char *name, rams_mode *out)
 {
@@ -20,5 +17,6 @@ rams_status rams_mode_parse(const char *name, rams_mode *out)
             *out = (rams_mode)i;
             return RAMS_OK;
         }
-    return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "unknown mode \"%s\" (scale1, scale2, fused or default)", name ? name : "(null)");
+    return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "unknown mode \"%s\" (scale1, scale2, fused or default)",
+                     name ? name : "(null)");
 }

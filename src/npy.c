@@ -126,17 +126,20 @@ static rams_status parse_header(const char *h, size_t len, const char *name, npy
             have_order = 1;
         } else if (strcmp(key, "shape") == 0 && !have_shape) {
             if (!parse_shape(&c, ndim, shape))
-                return rams_fail(RAMS_ERR_FORMAT, "%s: malformed or more than 4-D 'shape' in .npy header", name);
+                return rams_fail(RAMS_ERR_FORMAT, "%s: malformed or more than 4-D 'shape' in .npy header",
+                                 name);
             have_shape = 1;
         } else {
-            return rams_fail(RAMS_ERR_FORMAT, "%s: unexpected or repeated key '%s' in .npy header", name, key);
+            return rams_fail(RAMS_ERR_FORMAT, "%s: unexpected or repeated key '%s' in .npy header", name,
+                             key);
         }
         if (accept_char(&c, '}')) break;
         if (!accept_char(&c, ','))
             return rams_fail(RAMS_ERR_FORMAT, "%s: malformed .npy header (expected ',')", name);
     }
     skip_spaces(&c);
-    if (c.p != c.end) return rams_fail(RAMS_ERR_FORMAT, "%s: trailing bytes after the .npy header dict", name);
+    if (c.p != c.end)
+        return rams_fail(RAMS_ERR_FORMAT, "%s: trailing bytes after the .npy header dict", name);
     if (!have_descr || !have_order || !have_shape)
         return rams_fail(RAMS_ERR_FORMAT, "%s: .npy header lacks 'descr', 'fortran_order' or 'shape'", name);
     return RAMS_OK;
@@ -257,8 +260,8 @@ rams_status rams_npy_write(const char *path, const float *data, int ndim, const 
     size_t total = 10 + (size_t)len + 1;
     size_t padded = (total + 63) / 64 * 64;
     size_t header_len = padded - 10;
-    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(header_len & 0xff),
-                       (uint8_t)(header_len >> 8)};
+    uint8_t pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(header_len & 0xff), (uint8_t)(header_len >> 8)};
 
     FILE *f = fopen(path, "wb");
     if (!f) return rams_fail(RAMS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
@@ -288,10 +291,13 @@ rams_status rams_save_npy(const char *path, const float *data, int ndim, const i
     const char *null = !path ? "path" : !data ? "data" : !shape ? "shape" : NULL;
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: %s is NULL", null);
     if (ndim < 1 || ndim > RAMS_NPY_MAX_WRITE_DIMS)
-        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: ndim %d is outside 1..%d", ndim, RAMS_NPY_MAX_WRITE_DIMS);
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: ndim %d is outside 1..%d", ndim,
+                         RAMS_NPY_MAX_WRITE_DIMS);
     int64_t dims[RAMS_NPY_MAX_WRITE_DIMS];
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: shape[%d] = %d is negative", i, shape[i]);
+        if (shape[i] < 0)
+            return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_save_npy: shape[%d] = %d is negative", i,
+                             shape[i]);
         dims[i] = shape[i];
     }
     return rams_npy_write(path, data, ndim, dims);

@@ -91,7 +91,8 @@ static rams_status axis_weights_make(int in_size, int out_size, int first, int c
         int32_t *out = a->weight + (size_t)i * ksize;
         for (int x = 0; x < xmax; x++) {
             double w = ww != 0.0 ? k[x] / ww : k[x];
-            out[x] = w < 0 ? (int32_t)(-0.5 + w * (1 << PRECISION_BITS)) : (int32_t)(0.5 + w * (1 << PRECISION_BITS));
+            out[x] = w < 0 ? (int32_t)(-0.5 + w * (1 << PRECISION_BITS))
+                           : (int32_t)(0.5 + w * (1 << PRECISION_BITS));
         }
         a->start[i] = xmin;
         a->length[i] = xmax;
@@ -148,8 +149,8 @@ static void pass_vertical(const uint8_t *src, size_t stride, int row0, int width
 
 /* The window [x0, x0+cw) x [y0, y0+ch) of the sw x sh -> dw x dh Pillow bilinear resize, into dst
  * (cw * ch * 3 bytes). */
-static rams_status resize_window(const uint8_t *src, int sw, int sh, size_t stride, int dw, int dh, int x0, int y0,
-                                 int cw, int ch, uint8_t *dst)
+static rams_status resize_window(const uint8_t *src, int sw, int sh, size_t stride, int dw, int dh, int x0,
+                                 int y0, int cw, int ch, uint8_t *dst)
 {
     int need_horizontal = dw != sw, need_vertical = dh != sh;
     axis_weights ax = {0}, ay = {0};
@@ -158,7 +159,8 @@ static rams_status resize_window(const uint8_t *src, int sw, int sh, size_t stri
 
     if (!need_horizontal && !need_vertical) {
         for (int y = 0; y < ch; y++)
-            memcpy(dst + (size_t)y * cw * 3, src + (size_t)(y0 + y) * stride + (size_t)x0 * 3, (size_t)cw * 3);
+            memcpy(dst + (size_t)y * cw * 3, src + (size_t)(y0 + y) * stride + (size_t)x0 * 3,
+                   (size_t)cw * 3);
         return RAMS_OK;
     }
     if (need_horizontal && (st = axis_weights_make(sw, dw, x0, cw, &ax)) != RAMS_OK) goto done;
@@ -190,8 +192,8 @@ done:
     return st;
 }
 
-rams_status rams_resize_bilinear_rgb8(const uint8_t *src, int sw, int sh, size_t src_stride, uint8_t *dst, int dw,
-                                      int dh)
+rams_status rams_resize_bilinear_rgb8(const uint8_t *src, int sw, int sh, size_t src_stride, uint8_t *dst,
+                                      int dw, int dh)
 {
     if (!src || !dst || sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || src_stride < (size_t)sw * 3)
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "resize: bad arguments (%dx%d -> %dx%d)", sw, sh, dw, dh);
@@ -209,8 +211,8 @@ static int center_crop_offset(int size, int crop)
     return half % 2 == 0 ? half : half + 1;
 }
 
-rams_status rams_preprocess_rgb(const uint8_t *rgb, int width, int height, size_t stride, const rams_preprocess *pp,
-                                float *out, rams_geometry *geo)
+rams_status rams_preprocess_rgb(const uint8_t *rgb, int width, int height, size_t stride,
+                                const rams_preprocess *pp, float *out, rams_geometry *geo)
 {
     if (!rgb || !pp || !out || width <= 0 || height <= 0 || stride < (size_t)width * 3)
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "preprocess: bad arguments (%dx%d image)", width, height);
@@ -237,15 +239,18 @@ rams_status rams_preprocess_rgb(const uint8_t *rgb, int width, int height, size_
          * is this double division of two exactly represented integers. */
         double new_long = (double)((int64_t)size * longer) / shorter;
         if (new_long >= (double)INT_MAX)
-            return rams_fail(RAMS_ERR_LIMIT, "preprocess: resizing %dx%d to a shorter side of %d is too large", width,
-                             height, size);
+            return rams_fail(RAMS_ERR_LIMIT,
+                             "preprocess: resizing %dx%d to a shorter side of %d is too large", width, height,
+                             size);
         int nl = (int)new_long;
         if (nl <= 0) nl = 1;
         rw = width <= height ? size : nl;
         rh = width <= height ? nl : size;
         break;
     }
-    default: return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "preprocess: unknown resize mode %d", (int)pp->resize_mode);
+    default:
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "preprocess: unknown resize mode %d",
+                         (int)pp->resize_mode);
     }
 
     int ox = center_crop_offset(rw, cw), oy = center_crop_offset(rh, ch);

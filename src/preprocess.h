@@ -10,17 +10,17 @@
 
 /* Where the network's input came from in the original image, to map boxes back. */
 typedef struct {
-    int image_width, image_height;   /* the decoded image                                       */
+    int image_width, image_height; /* the decoded image                                       */
     int resized_width, resized_height;
-    int crop_x, crop_y;              /* offset of the center crop inside the resized image      */
+    int crop_x, crop_y; /* offset of the center crop inside the resized image      */
     int crop_width, crop_height;
 } rams_geometry;
 
 /* Pillow's Image.resize(size, Image.BILINEAR) on 8-bit RGB: antialiased when shrinking
  * (support grows with the scale), 8-bit fixed-point coefficients with Pillow's rounding,
  * horizontal pass then vertical.  src rows are `src_stride` bytes apart; dst is dw*dh*3. */
-rams_status rams_resize_bilinear_rgb8(const uint8_t *src, int sw, int sh, size_t src_stride,
-                                      uint8_t *dst, int dw, int dh);
+rams_status rams_resize_bilinear_rgb8(const uint8_t *src, int sw, int sh, size_t src_stride, uint8_t *dst,
+                                      int dw, int dh);
 
 /* The full pipeline into out (3 * crop_height * crop_width floats). */
 rams_status rams_preprocess_rgb(const uint8_t *rgb, int width, int height, size_t stride,

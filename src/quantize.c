@@ -23,12 +23,12 @@
 
 typedef struct {
     char name[128];
-    const char *dtype;   /* "F32" or "I8"                                               */
+    const char *dtype; /* "F32" or "I8"                                               */
     int ndim;
     int64_t shape[4];
-    const float *f32;    /* the f32 data (F32 tensors; the source of an I8 matrix)     */
-    int rows, cols;      /* I8 matrices and their scales: the matrix's shape           */
-    int is_scale;        /* the "<matrix>_scale" tensor of the matrix named `name` minus it */
+    const float *f32; /* the f32 data (F32 tensors; the source of an I8 matrix)     */
+    int rows, cols;   /* I8 matrices and their scales: the matrix's shape           */
+    int is_scale;     /* the "<matrix>_scale" tensor of the matrix named `name` minus it */
     size_t bytes, offset;
 } out_tensor;
 
@@ -37,7 +37,8 @@ typedef struct {
     int n, cap;
 } out_list;
 
-static int add(out_list *l, const char *name, const char *dtype, const float *f32, int ndim, const int64_t *shape)
+static int add(out_list *l, const char *name, const char *dtype, const float *f32, int ndim,
+               const int64_t *shape)
 {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 64;
@@ -67,7 +68,10 @@ static int add_q8(out_list *l, const char *name, const rams_matrix *m)
     return 0;
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(((const out_tensor *)a)->name, ((const out_tensor *)b)->name); }
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const out_tensor *)a)->name, ((const out_tensor *)b)->name);
+}
 
 /* The tensors of the model, as tools/convert.py names and shapes them (expected_shapes). */
 static int list_tensors(const rams_model *m, out_list *l)
@@ -76,9 +80,10 @@ static int list_tensors(const rams_model *m, out_list *l)
     const rams_weights *w = &m->w;
     int64_t D = c->hidden, M = c->mlp, C = c->classes, N = c->num_tokens, P = c->patch_size;
     char name[128];
-#define ADD(tensor, data, nd, ...)                                                                                 \
-    do {                                                                                                           \
-        if (add(l, "transformer.embeddings." tensor, "F32", (data), (nd), (const int64_t[]){__VA_ARGS__})) return -1; \
+#define ADD(tensor, data, nd, ...)                                                                         \
+    do {                                                                                                   \
+        if (add(l, "transformer.embeddings." tensor, "F32", (data), (nd), (const int64_t[]){__VA_ARGS__})) \
+            return -1;                                                                                     \
     } while (0)
     ADD("patch_embeddings.weight", w->patch_w.f32, 4, D, 3, P, P);
     ADD("patch_embeddings.bias", w->patch_b, 1, D);
@@ -92,19 +97,31 @@ static int list_tensors(const rams_model *m, out_list *l)
 #undef ADD
     for (int i = 0; i < c->layers; i++) {
         const rams_layer_weights *lw = &w->layer[i];
-        struct { const char *suffix; const float *data; int64_t dim; } vecs[] = {
-            {"attention_norm.weight", lw->attn_norm_w, D}, {"attention_norm.bias", lw->attn_norm_b, D},
-            {"attn.query.bias", lw->q_b, D},   {"attn.key.bias", lw->k_b, D},
-            {"attn.value.bias", lw->v_b, D},   {"attn.out.bias", lw->out_b, D},
-            {"ffn_norm.weight", lw->ffn_norm_w, D}, {"ffn_norm.bias", lw->ffn_norm_b, D},
-            {"ffn.fc1.bias", lw->fc1_b, M},    {"ffn.fc2.bias", lw->fc2_b, D},
+        struct {
+            const char *suffix;
+            const float *data;
+            int64_t dim;
+        } vecs[] = {
+            {"attention_norm.weight", lw->attn_norm_w, D},
+            {"attention_norm.bias", lw->attn_norm_b, D},
+            {"attn.query.bias", lw->q_b, D},
+            {"attn.key.bias", lw->k_b, D},
+            {"attn.value.bias", lw->v_b, D},
+            {"attn.out.bias", lw->out_b, D},
+            {"ffn_norm.weight", lw->ffn_norm_w, D},
+            {"ffn_norm.bias", lw->ffn_norm_b, D},
+            {"ffn.fc1.bias", lw->fc1_b, M},
+            {"ffn.fc2.bias", lw->fc2_b, D},
         };
         for (size_t k = 0; k < sizeof vecs / sizeof vecs[0]; k++) {
             snprintf(name, sizeof name, "transformer.encoder.layer.%d.%s", i, vecs[k].suffix);
             if (add(l, name, "F32", vecs[k].data, 1, (const int64_t[]){vecs[k].dim})) return -1;
         }
-        struct { const char *suffix; const rams_matrix *m; } mats[] = {
-            {"attn.query.weight", &lw->q_w}, {"attn.key.weight", &lw->k_w}, {"attn.value.weight", &lw->v_w},
+        struct {
+            const char *suffix;
+            const rams_matrix *m;
+        } mats[] = {
+            {"attn.query.weight", &lw->q_w}, {"attn.key.weight", &lw->k_w},  {"attn.value.weight", &lw->v_w},
             {"attn.out.weight", &lw->out_w}, {"ffn.fc1.weight", &lw->fc1_w}, {"ffn.fc2.weight", &lw->fc2_w},
         };
         for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++) {
@@ -114,7 +131,8 @@ static int list_tensors(const rams_model *m, out_list *l)
     }
     if (add(l, "transformer.encoder.part_norm.weight", "F32", w->norm_w, 1, (const int64_t[]){D}) ||
         add(l, "transformer.encoder.part_norm.bias", "F32", w->norm_b, 1, (const int64_t[]){D}) ||
-        add_q8(l, "part_head.weight", &w->head_w) || add(l, "part_head.bias", "F32", w->head_b, 1, (const int64_t[]){C}))
+        add_q8(l, "part_head.weight", &w->head_w) ||
+        add(l, "part_head.bias", "F32", w->head_b, 1, (const int64_t[]){C}))
         return -1;
     qsort(l->t, (size_t)l->n, sizeof *l->t, by_name);
     return 0;
@@ -208,7 +226,8 @@ static rams_status header_text(const char *path, const cJSON *meta, const out_li
     int first = 1;
     for (const cJSON *it = meta->child; it; it = it->next) {
         if (!strcmp(it->string, "ramstrans.quantization")) continue;
-        if (!cJSON_IsString(it)) return rams_fail(RAMS_ERR_FORMAT, "%s: metadata %s is not a string", path, it->string);
+        if (!cJSON_IsString(it))
+            return rams_fail(RAMS_ERR_FORMAT, "%s: metadata %s is not a string", path, it->string);
         if (!first) puts_(t, ",");
         first = 0;
         if (put_string(t, it->string) || (puts_(t, ":"), put_string(t, it->valuestring)))
@@ -238,7 +257,8 @@ static rams_status header_text(const char *path, const cJSON *meta, const out_li
 
 static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -1; }
 
-static rams_status write_file(const char *in_path, const char *out_path, const out_list *l, const text *header)
+static rams_status write_file(const char *in_path, const char *out_path, const out_list *l,
+                              const text *header)
 {
     /* A new file beside the output, created as open(2) with 0666 creates it (the umask applies, as
      * for convert.py's output), never one that exists. */
@@ -291,8 +311,10 @@ static rams_status write_file(const char *in_path, const char *out_path, const o
             }
             for (size_t k = 0; k < n; k++)
                 if (!isfinite(o->f32[k])) {
-                    st = rams_fail(RAMS_ERR_FORMAT, "%s: tensor %.*s holds a non-finite value (%g at element %zu), which int8 "
-                                   "cannot represent", in_path, (int)base, o->name, (double)o->f32[k], k);
+                    st = rams_fail(RAMS_ERR_FORMAT,
+                                   "%s: tensor %.*s holds a non-finite value (%g at element %zu), which int8 "
+                                   "cannot represent",
+                                   in_path, (int)base, o->name, (double)o->f32[k], k);
                     goto out;
                 }
             rams_q8_quantize_matrix(o->f32, o->rows, o->cols, q, scale);
@@ -300,10 +322,13 @@ static rams_status write_file(const char *in_path, const char *out_path, const o
         }
         bad = o->is_scale ? write_all(f, scale, (size_t)q_rows * sizeof *scale) : write_all(f, q, o->bytes);
     }
-    if (bad || fflush(f) || fsync(fileno(f))) st = rams_fail(RAMS_ERR_IO, "%s: write error: %s", tmp, strerror(errno));
+    if (bad || fflush(f) || fsync(fileno(f)))
+        st = rams_fail(RAMS_ERR_IO, "%s: write error: %s", tmp, strerror(errno));
 out:
-    if (f && fclose(f) && st == RAMS_OK) st = rams_fail(RAMS_ERR_IO, "%s: write error: %s", tmp, strerror(errno));
-    if (st == RAMS_OK && rename(tmp, out_path)) st = rams_fail(RAMS_ERR_IO, "%s: cannot rename %s: %s", out_path, tmp, strerror(errno));
+    if (f && fclose(f) && st == RAMS_OK)
+        st = rams_fail(RAMS_ERR_IO, "%s: write error: %s", tmp, strerror(errno));
+    if (st == RAMS_OK && rename(tmp, out_path))
+        st = rams_fail(RAMS_ERR_IO, "%s: cannot rename %s: %s", out_path, tmp, strerror(errno));
     if (st != RAMS_OK) unlink(tmp);
     free(tmp), free(q), free(scale);
     return st;

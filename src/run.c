@@ -46,7 +46,9 @@ static int all_finite(const float *x, int n)
  * non-finite value in a weight matrix, or float32 overflow on some input, shows up here. */
 static rams_status non_finite_logits(int scale)
 {
-    return rams_fail(RAMS_ERR_FORMAT, "the model gives non-finite scale-%d logits (NaN or Inf in its weights, or float32 overflow on this input)",
+    return rams_fail(RAMS_ERR_FORMAT,
+                     "the model gives non-finite scale-%d logits (NaN or Inf in its weights, or float32 "
+                     "overflow on this input)",
                      scale);
 }
 
@@ -67,7 +69,8 @@ static rams_status run_tensor(rams_context *ctx, const float *chw, const rams_ru
     /* NaN or Inf in the input would reach every activation (and the DPPM's box) unnoticed. */
     for (size_t i = 0, n = 3 * (size_t)c->image_size * c->image_size; i < n; i++)
         if (!isfinite(chw[i]))
-            return rams_fail(RAMS_ERR_FORMAT, "input tensor holds a non-finite value (%g at element %zu)", (double)chw[i], i);
+            return rams_fail(RAMS_ERR_FORMAT, "input tensor holds a non-finite value (%g at element %zu)",
+                             (double)chw[i], i);
 
     int zoom = mode != RAMS_MODE_SCALE1;
     memset(out, 0, sizeof *out);
@@ -95,8 +98,8 @@ static rams_status run_tensor(rams_context *ctx, const float *chw, const rams_ru
          * ViT's only one. */
         rams_dppm_rollout(ctx->maps, c->layers, c->num_tokens, c->cls_tokens, ctx->dppm_work);
         rams_timer_lap(timer, RAMS_STAGE_ROLLOUT);
-        out->box = rams_dppm_box(c->num_tokens, c->grid, c->patch_size, c->alpha, chw, ctx->crop, ctx->p, ctx->mask,
-                                 &out->threshold, &out->box_is_fallback, ctx->dppm_work);
+        out->box = rams_dppm_box(c->num_tokens, c->grid, c->patch_size, c->alpha, chw, ctx->crop, ctx->p,
+                                 ctx->mask, &out->threshold, &out->box_is_fallback, ctx->dppm_work);
         out->has_box = 1;
         rams_timer_lap(timer, RAMS_STAGE_DPPM);
         rams_encode(m, &ctx->enc, ctx->crop, c->cls_tokens - 1, NULL, ctx->hidden);
@@ -125,13 +128,18 @@ static rams_status run_tensor(rams_context *ctx, const float *chw, const rams_ru
         out->top_scale2 = ctx->top2;
         out->top_fused = ctx->top_fused;
     }
-    out->probs = mode == RAMS_MODE_SCALE1 ? out->probs_scale1 : mode == RAMS_MODE_SCALE2 ? out->probs_scale2 : out->probs_fused;
-    out->top = mode == RAMS_MODE_SCALE1 ? out->top_scale1 : mode == RAMS_MODE_SCALE2 ? out->top_scale2 : out->top_fused;
+    out->probs = mode == RAMS_MODE_SCALE1   ? out->probs_scale1
+                 : mode == RAMS_MODE_SCALE2 ? out->probs_scale2
+                                            : out->probs_fused;
+    out->top = mode == RAMS_MODE_SCALE1   ? out->top_scale1
+               : mode == RAMS_MODE_SCALE2 ? out->top_scale2
+                                          : out->top_fused;
     rams_timer_lap(timer, RAMS_STAGE_HEAD);
     memcpy(ctx->stage_seconds, timer->seconds, sizeof ctx->stage_seconds);
 
     if (params->want_input) {
-        if (chw != ctx->input) memcpy(ctx->input, chw, 3 * (size_t)c->image_size * c->image_size * sizeof(float));
+        if (chw != ctx->input)
+            memcpy(ctx->input, chw, 3 * (size_t)c->image_size * c->image_size * sizeof(float));
         out->input = ctx->input;
     }
     return RAMS_OK;
@@ -147,8 +155,8 @@ static void forget_image(rams_context *ctx)
 static rams_status check_tensor_shape(const rams_config *c, int channels, int height, int width)
 {
     if (channels != 3 || height != c->image_size || width != c->image_size)
-        return rams_fail(RAMS_ERR_SHAPE, "input tensor is %dx%dx%d, the model takes 3x%dx%d", channels, height, width,
-                         c->image_size, c->image_size);
+        return rams_fail(RAMS_ERR_SHAPE, "input tensor is %dx%dx%d, the model takes 3x%dx%d", channels,
+                         height, width, c->image_size, c->image_size);
     return RAMS_OK;
 }
 
@@ -169,15 +177,16 @@ rams_status rams_classify_tensor(rams_context *ctx, const float *chw, int channe
 }
 
 /* A .npy input: a 3 x S x S (or 1 x 3 x S x S) float tensor, already preprocessed. */
-static rams_status classify_npy(rams_context *ctx, const char *path, const rams_npy *t, const rams_run_params *params)
+static rams_status classify_npy(rams_context *ctx, const char *path, const rams_npy *t,
+                                const rams_run_params *params)
 {
     const rams_config *c = &ctx->model->cfg;
     int lead = t->ndim == 4 ? 1 : 0;
     int ok = (t->ndim == 3 || (t->ndim == 4 && t->shape[0] == 1)) && t->shape[lead] == 3 &&
              t->shape[lead + 1] == c->image_size && t->shape[lead + 2] == c->image_size;
     if (!ok)
-        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor shape does not match the model's input 3x%dx%d", path, c->image_size,
-                         c->image_size);
+        return rams_fail(RAMS_ERR_SHAPE, "%s: tensor shape does not match the model's input 3x%dx%d", path,
+                         c->image_size, c->image_size);
     rams_status st = run_tensor(ctx, t->data, params);
     if (st != RAMS_OK) return rams_fail(st, "%s: %s", path, rams_last_error());
     return st;
@@ -201,7 +210,8 @@ static rams_status classify_image(rams_context *ctx, const uint8_t *rgb, int wid
     return RAMS_OK;
 }
 
-rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_run_params *params, rams_result *out)
+rams_status rams_classify_file(rams_context *ctx, const char *path, const rams_run_params *params,
+                               rams_result *out)
 {
     rams_clear_error();
     const char *null = !ctx ? "ctx" : !path ? "path" : !out ? "out" : NULL;
@@ -237,7 +247,8 @@ rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, 
     const char *null = !ctx ? "ctx" : !rgb ? "rgb" : !out ? "out" : NULL;
     if (null) return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: %s is NULL", null);
     if (width <= 0 || height <= 0 || stride < (size_t)width * 3)
-        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: bad size %dx%d (stride %zu)", width, height, stride);
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_classify_rgb: bad size %dx%d (stride %zu)", width,
+                         height, stride);
     rams_run_params p;
     rams_status st = rams_run_params_resolve(params, "rams_classify_rgb", &p);
     if (st != RAMS_OK) return st;
@@ -245,13 +256,16 @@ rams_status rams_classify_rgb(rams_context *ctx, const uint8_t *rgb, int width, 
     /* 0 = the default, as in rams_classify_file (rams_image_decode). */
     size_t max_pixels = p.max_pixels ? p.max_pixels : RAMS_DEFAULT_MAX_PIXELS;
     if ((double)width * height > (double)max_pixels)
-        return rams_fail(RAMS_ERR_LIMIT, "image of %dx%d pixels is above the limit of %zu", width, height, max_pixels);
+        return rams_fail(RAMS_ERR_LIMIT, "image of %dx%d pixels is above the limit of %zu", width, height,
+                         max_pixels);
     st = classify_image(ctx, rgb, width, height, stride, "image", &p);
     if (st == RAMS_OK && p.want_image) { /* a packed copy: the caller's buffer may go */
         size_t row = (size_t)width * 3;
         ctx->image_rgb = malloc(row * (size_t)height);
-        if (!ctx->image_rgb) return rams_fail(RAMS_ERR_NO_MEMORY, "image: out of memory copying %dx%d pixels", width, height);
-        for (int y = 0; y < height; y++) memcpy(ctx->image_rgb + row * (size_t)y, rgb + stride * (size_t)y, row);
+        if (!ctx->image_rgb)
+            return rams_fail(RAMS_ERR_NO_MEMORY, "image: out of memory copying %dx%d pixels", width, height);
+        for (int y = 0; y < height; y++)
+            memcpy(ctx->image_rgb + row * (size_t)y, rgb + stride * (size_t)y, row);
         ctx->result.image_rgb = ctx->image_rgb;
     }
     if (st == RAMS_OK) rams_result_copy_out(&ctx->result, out, p.result_size);

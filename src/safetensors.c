@@ -31,12 +31,13 @@ rams_status rams_file_bytes_load(const char *path, int use_mmap, size_t max_byte
     if (st != RAMS_OK) return st;
     if ((max_bytes && size > max_bytes) || size > (uint64_t)SIZE_MAX - 1) {
         close(fd);
-        return rams_fail(RAMS_ERR_LIMIT, "%s: %llu bytes is above the model size limit of %zu", path, (unsigned long long)size,
-                         max_bytes);
+        return rams_fail(RAMS_ERR_LIMIT, "%s: %llu bytes is above the model size limit of %zu", path,
+                         (unsigned long long)size, max_bytes);
     }
     if (size < 8) {
         close(fd);
-        return rams_fail(RAMS_ERR_FORMAT, "%s: %llu bytes is too short for a safetensors file", path, (unsigned long long)size);
+        return rams_fail(RAMS_ERR_FORMAT, "%s: %llu bytes is too short for a safetensors file", path,
+                         (unsigned long long)size);
     }
     if (use_mmap) {
         void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -76,7 +77,8 @@ rams_status rams_safetensors_open(const char *path, const rams_file_bytes *file,
         return rams_fail(RAMS_ERR_LIMIT, "%s: header of %llu bytes is above the %u-byte limit", path,
                          (unsigned long long)header_len, RAMS_MAX_HEADER_BYTES);
     if (header_len > file->size - 8)
-        return rams_fail(RAMS_ERR_FORMAT, "%s: header claims %llu bytes but the file has %zu after the length", path,
+        return rams_fail(RAMS_ERR_FORMAT,
+                         "%s: header claims %llu bytes but the file has %zu after the length", path,
                          (unsigned long long)header_len, file->size - 8);
     st->data = bytes + 8 + header_len;
     st->data_size = file->size - 8 - header_len;
@@ -103,7 +105,10 @@ void rams_safetensors_free(rams_safetensors *st)
 
 static const char *const dtype_names[RAMS_DTYPE_COUNT] = {"F32", "F16", "BF16", "I8"};
 
-const char *rams_dtype_name(rams_dtype dtype) { return (unsigned)dtype < RAMS_DTYPE_COUNT ? dtype_names[dtype] : "?"; }
+const char *rams_dtype_name(rams_dtype dtype)
+{
+    return (unsigned)dtype < RAMS_DTYPE_COUNT ? dtype_names[dtype] : "?";
+}
 
 static int parse_dtype(const char *s, rams_dtype *out)
 {
@@ -117,7 +122,10 @@ static int parse_dtype(const char *s, rams_dtype *out)
 
 static size_t dtype_bytes(rams_dtype dt) { return dt == RAMS_DTYPE_F32 ? 4 : dt == RAMS_DTYPE_I8 ? 1 : 2; }
 
-size_t rams_tensor_elements(const rams_tensor_entry *t) { return (t->end - t->begin) / dtype_bytes(t->dtype); }
+size_t rams_tensor_elements(const rams_tensor_entry *t)
+{
+    return (t->end - t->begin) / dtype_bytes(t->dtype);
+}
 
 static int compare_by_offset(const void *a, const void *b)
 {
@@ -144,7 +152,8 @@ rams_status rams_safetensors_read_table(rams_safetensors *tt)
         if (strcmp(it->string, "__metadata__")) n++;
     if (n == 0) return rams_fail(RAMS_ERR_FORMAT, "%s: the safetensors header lists no tensors", path);
     tt->tensors = calloc((size_t)n, sizeof *tt->tensors);
-    if (!tt->tensors) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory for %d tensor entries", path, n);
+    if (!tt->tensors)
+        return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory for %d tensor entries", path, n);
     tt->count = 0;
     for (const cJSON *it = header->child; it; it = it->next) {
         if (!strcmp(it->string, "__metadata__")) continue;
@@ -154,11 +163,17 @@ rams_status rams_safetensors_read_table(rams_safetensors *tt)
         const cJSON *shape = cJSON_GetObjectItemCaseSensitive(it, "shape");
         const cJSON *offs = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
         if (!cJSON_IsObject(it) || !cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: header entry needs dtype, shape and data_offsets", path, t->name);
+            return rams_fail(RAMS_ERR_FORMAT,
+                             "%s: tensor %s: header entry needs dtype, shape and data_offsets", path,
+                             t->name);
         if (!parse_dtype(dt->valuestring, &t->dtype))
-            return rams_fail(RAMS_ERR_UNSUPPORTED, "%s: tensor %s: dtype %s is not supported (F32, F16, BF16 and I8 are)", path, t->name, dt->valuestring);
+            return rams_fail(RAMS_ERR_UNSUPPORTED,
+                             "%s: tensor %s: dtype %s is not supported (F32, F16, BF16 and I8 are)", path,
+                             t->name, dt->valuestring);
         int ndim = cJSON_GetArraySize(shape);
-        if (ndim > RAMS_MAX_TENSOR_DIMS) return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s: %d dimensions (at most 4 expected)", path, t->name, ndim);
+        if (ndim > RAMS_MAX_TENSOR_DIMS)
+            return rams_fail(RAMS_ERR_SHAPE, "%s: tensor %s: %d dimensions (at most 4 expected)", path,
+                             t->name, ndim);
         t->ndim = ndim;
         /* The element count is checked against the data size below, so each dimension only needs
          * to keep the product (and the product times 4 bytes) from overflowing: 2^60 / dim at every step. */
@@ -166,7 +181,8 @@ rams_status rams_safetensors_read_table(rams_safetensors *tt)
         for (int d = 0; d < ndim; d++) {
             int64_t v;
             if (!json_uint(cJSON_GetArrayItem(shape, d), 4294967296.0, &v))
-                return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: shape[%d] is not a non-negative integer", path, t->name, d);
+                return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: shape[%d] is not a non-negative integer",
+                                 path, t->name, d);
             t->shape[d] = v;
             if (v && count > (UINT64_C(1) << 60) / (uint64_t)v)
                 return rams_fail(RAMS_ERR_LIMIT, "%s: tensor %s: shape overflows", path, t->name);
@@ -175,13 +191,15 @@ rams_status rams_safetensors_read_table(rams_safetensors *tt)
         int64_t b, e;
         if (cJSON_GetArraySize(offs) != 2 || !json_uint(cJSON_GetArrayItem(offs, 0), 9.0e18, &b) ||
             !json_uint(cJSON_GetArrayItem(offs, 1), 9.0e18, &e))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: data_offsets must be two non-negative integers", path, t->name);
+            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: data_offsets must be two non-negative integers",
+                             path, t->name);
         if (b > e || (uint64_t)e > tt->data_size)
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: data_offsets [%lld, %lld] outside the %zu data bytes", path,
+            return rams_fail(RAMS_ERR_FORMAT,
+                             "%s: tensor %s: data_offsets [%lld, %lld] outside the %zu data bytes", path,
                              t->name, (long long)b, (long long)e, tt->data_size);
         if ((uint64_t)(e - b) != count * dtype_bytes(t->dtype))
-            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: %lld data bytes for %llu elements of %s", path, t->name,
-                             (long long)(e - b), (unsigned long long)count, dt->valuestring);
+            return rams_fail(RAMS_ERR_FORMAT, "%s: tensor %s: %lld data bytes for %llu elements of %s", path,
+                             t->name, (long long)(e - b), (unsigned long long)count, dt->valuestring);
         t->begin = (size_t)b;
         t->end = (size_t)e;
     }
@@ -210,7 +228,10 @@ static float f16_to_f32(uint16_t h)
             bits = sign;
         } else { /* subnormal: renormalise */
             exp = 127 - 15 + 1;
-            while (!(mant & 0x400)) { mant <<= 1; exp--; }
+            while (!(mant & 0x400)) {
+                mant <<= 1;
+                exp--;
+            }
             bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
         }
     } else if (exp == 31) {
@@ -242,7 +263,8 @@ void rams_tensor_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, 
     rams_tensor_range_to_f32(st, t, 0, rams_tensor_elements(t), dst);
 }
 
-void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, size_t first, size_t n, float *dst)
+void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, size_t first, size_t n,
+                              float *dst)
 {
     const uint8_t *src = st->data + t->begin + first * dtype_bytes(t->dtype);
     for (size_t i = 0; i < n; i++) {

@@ -16,11 +16,17 @@ struct cJSON; /* <cjson/cJSON.h>, for the header's JSON tree */
 /* Hard bounds on what a header may declare, so that a hostile one never gets an allocation
  * attempt of absurd size. */
 #define RAMS_MAX_HEADER_BYTES (100u << 20)
-#define RAMS_MAX_TENSOR_DIMS 4
+#define RAMS_MAX_TENSOR_DIMS  4
 
 /* I8 holds the int8 weight matrices of a q8 model file (README, "The model file"), whose scales
  * model_file.c applies; the container reads its values as they are. */
-typedef enum { RAMS_DTYPE_F32 = 0, RAMS_DTYPE_F16 = 1, RAMS_DTYPE_BF16 = 2, RAMS_DTYPE_I8 = 3, RAMS_DTYPE_COUNT = 4 } rams_dtype;
+typedef enum {
+    RAMS_DTYPE_F32 = 0,
+    RAMS_DTYPE_F16 = 1,
+    RAMS_DTYPE_BF16 = 2,
+    RAMS_DTYPE_I8 = 3,
+    RAMS_DTYPE_COUNT = 4
+} rams_dtype;
 
 const char *rams_dtype_name(rams_dtype dtype); /* "F32", "F16", "BF16", "I8" */
 
@@ -46,8 +52,8 @@ typedef struct {
 
 typedef struct {
     const char *path;
-    struct cJSON *header;    /* the parsed JSON object                          */
-    const uint8_t *data;     /* the data section (inside the file's bytes)     */
+    struct cJSON *header; /* the parsed JSON object                          */
+    const uint8_t *data;  /* the data section (inside the file's bytes)     */
     size_t data_size;
     rams_tensor_entry *tensors; /* by data offset, after rams_safetensors_read_table */
     int count;
@@ -78,7 +84,8 @@ const float *rams_tensor_f32_in_place(const rams_safetensors *st, const rams_ten
  * exactly, unaligned f32 copied, i8 as the integers they are). */
 void rams_tensor_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, float *dst);
 /* The same for elements [first, first + n) (inside the tensor). */
-void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, size_t first, size_t n, float *dst);
+void rams_tensor_range_to_f32(const rams_safetensors *st, const rams_tensor_entry *t, size_t first, size_t n,
+                              float *dst);
 
 void rams_safetensors_free(rams_safetensors *st);
 

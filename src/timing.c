@@ -22,7 +22,7 @@ void rams_timer_lap(rams_timer *t, rams_stage stage)
 
 const char *rams_stage_name(rams_stage stage)
 {
-    static const char *const names[RAMS_STAGE_COUNT] = {"patch embedding", "blocks", "rollout", "DPPM and crop",
-                                                        "scale 2", "head"};
+    static const char *const names[RAMS_STAGE_COUNT] = {"patch embedding", "blocks",  "rollout",
+                                                        "DPPM and crop",   "scale 2", "head"};
     return (unsigned)stage < RAMS_STAGE_COUNT ? names[stage] : "unknown";
 }

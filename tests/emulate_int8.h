@@ -12,46 +12,60 @@
 #include <string.h>
 
 /* ---- VPDPBUSD on 512 and 256 bits ----------------------------------------------------------- */
-typedef struct { uint8_t b[64]; } emu_v512;
-typedef struct { uint8_t b[32]; } emu_v256;
+typedef struct {
+    uint8_t b[64];
+} emu_v512;
+typedef struct {
+    uint8_t b[32];
+} emu_v256;
 
-#define EMU_VEC_OPS(T, BYTES)                                                                      \
-    static inline T T##_zero(void) { T v; memset(&v, 0, sizeof v); return v; }                    \
-    static inline T T##_load(const void *p) { T v; memcpy(&v, p, BYTES); return v; }              \
-    static inline T T##_set1(const void *p)                                                        \
-    {                                                                                              \
-        T v;                                                                                       \
-        for (int i = 0; i < BYTES; i += 4) memcpy(v.b + i, p, 4);                                  \
-        return v;                                                                                  \
-    }                                                                                              \
-    static inline T T##_dpbusd(T acc, T a, T b)                                                    \
-    {                                                                                              \
-        for (int l = 0; l < BYTES / 4; l++) {                                                      \
-            int32_t s;                                                                             \
-            memcpy(&s, acc.b + 4 * l, 4);                                                          \
+#define EMU_VEC_OPS(T, BYTES)                                                                           \
+    static inline T T##_zero(void)                                                                      \
+    {                                                                                                   \
+        T v;                                                                                            \
+        memset(&v, 0, sizeof v);                                                                        \
+        return v;                                                                                       \
+    }                                                                                                   \
+    static inline T T##_load(const void *p)                                                             \
+    {                                                                                                   \
+        T v;                                                                                            \
+        memcpy(&v, p, BYTES);                                                                           \
+        return v;                                                                                       \
+    }                                                                                                   \
+    static inline T T##_set1(const void *p)                                                             \
+    {                                                                                                   \
+        T v;                                                                                            \
+        for (int i = 0; i < BYTES; i += 4) memcpy(v.b + i, p, 4);                                       \
+        return v;                                                                                       \
+    }                                                                                                   \
+    static inline T T##_dpbusd(T acc, T a, T b)                                                         \
+    {                                                                                                   \
+        for (int l = 0; l < BYTES / 4; l++) {                                                           \
+            int32_t s;                                                                                  \
+            memcpy(&s, acc.b + 4 * l, 4);                                                               \
             for (int t = 0; t < 4; t++) s += (int32_t)a.b[4 * l + t] * (int32_t)(int8_t)b.b[4 * l + t]; \
-            memcpy(acc.b + 4 * l, &s, 4);                                                          \
-        }                                                                                          \
-        return acc;                                                                                \
-    }                                                                                              \
+            memcpy(acc.b + 4 * l, &s, 4);                                                               \
+        }                                                                                               \
+        return acc;                                                                                     \
+    }                                                                                                   \
     static inline void T##_store(void *p, T v) { memcpy(p, &v, BYTES); }
 
 EMU_VEC_OPS(emu_v512, 64)
 EMU_VEC_OPS(emu_v256, 32)
 
-#define V512 emu_v512
-#define VZ() emu_v512_zero()
-#define VLOAD(p) emu_v512_load(p)
-#define VSET1(p) emu_v512_set1(p)
+#define V512           emu_v512
+#define VZ()           emu_v512_zero()
+#define VLOAD(p)       emu_v512_load(p)
+#define VSET1(p)       emu_v512_set1(p)
 #define VDP(acc, a, b) emu_v512_dpbusd((acc), (a), (b))
-#define VSTORE(p, v) emu_v512_store((p), (v))
+#define VSTORE(p, v)   emu_v512_store((p), (v))
 
-#define Y256 emu_v256
-#define YZ() emu_v256_zero()
-#define YLOAD(p) emu_v256_load(p)
-#define YSET1(p) emu_v256_set1(p)
+#define Y256           emu_v256
+#define YZ()           emu_v256_zero()
+#define YLOAD(p)       emu_v256_load(p)
+#define YSET1(p)       emu_v256_set1(p)
 #define YDP(acc, a, b) emu_v256_dpbusd((acc), (a), (b))
-#define YSTORE(p, v) emu_v256_store((p), (v))
+#define YSTORE(p, v)   emu_v256_store((p), (v))
 
 /* ---- AMX tiles: TDPBUSD ---------------------------------------------------------------------- */
 typedef struct {
@@ -107,15 +121,16 @@ static inline void emu_i8_dpbusd(int c, int a, int b)
             memcpy(&acc, &emu_i8_t.data[c][m][4 * n], 4);
             for (int k = 0; k < K4; k++)
                 for (int t = 0; t < 4; t++)
-                    acc += (int32_t)emu_i8_t.data[a][m][4 * k + t] * (int32_t)(int8_t)emu_i8_t.data[b][k][4 * n + t];
+                    acc += (int32_t)emu_i8_t.data[a][m][4 * k + t] *
+                           (int32_t)(int8_t)emu_i8_t.data[b][k][4 * n + t];
             memcpy(&emu_i8_t.data[c][m][4 * n], &acc, 4);
         }
 }
-#define T_LOADCONFIG(cfg) emu_i8_loadconfig(cfg)
-#define T_RELEASE() (emu_i8_t.configured = 0)
-#define T_ZERO(t) emu_i8_zero(t)
-#define T_LOAD(t, p, stride) emu_i8_load((t), (p), (size_t)(stride))
+#define T_LOADCONFIG(cfg)     emu_i8_loadconfig(cfg)
+#define T_RELEASE()           (emu_i8_t.configured = 0)
+#define T_ZERO(t)             emu_i8_zero(t)
+#define T_LOAD(t, p, stride)  emu_i8_load((t), (p), (size_t)(stride))
 #define T_STORE(t, p, stride) emu_i8_store((t), (p), (size_t)(stride))
-#define T_DPBUSD(c, a, b) emu_i8_dpbusd((c), (a), (b))
+#define T_DPBUSD(c, a, b)     emu_i8_dpbusd((c), (a), (b))
 
 #endif

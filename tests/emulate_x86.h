@@ -21,11 +21,25 @@ static inline float emu_bf16(uint16_t h)
 }
 
 /* ---- AVX512-BF16 ---------------------------------------------------------------------------- */
-typedef struct { float f[16]; } v16f;
-typedef struct { uint16_t h[32]; } v32bf;
+typedef struct {
+    float f[16];
+} v16f;
+typedef struct {
+    uint16_t h[32];
+} v32bf;
 
-static inline v16f emu_zero(void) { v16f v; memset(&v, 0, sizeof v); return v; }
-static inline v32bf emu_load_bf(const void *p) { v32bf v; memcpy(&v, p, sizeof v); return v; }
+static inline v16f emu_zero(void)
+{
+    v16f v;
+    memset(&v, 0, sizeof v);
+    return v;
+}
+static inline v32bf emu_load_bf(const void *p)
+{
+    v32bf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 static inline v32bf emu_set1_pair(const void *p)
 {
     v32bf v;
@@ -42,12 +56,12 @@ static inline v16f emu_dp(v16f acc, v32bf a, v32bf b)
     }
     return acc;
 }
-#define V_ZERO() emu_zero()
-#define V_LOAD_BF(p) emu_load_bf(p)
-#define V_SET1_PAIR(p) emu_set1_pair(p)
+#define V_ZERO()        emu_zero()
+#define V_LOAD_BF(p)    emu_load_bf(p)
+#define V_SET1_PAIR(p)  emu_set1_pair(p)
 #define V_DP(acc, a, b) emu_dp((acc), (a), (b))
-#define V_ADD_STORE(out, v, n)                                         \
-    do {                                                               \
+#define V_ADD_STORE(out, v, n)                                              \
+    do {                                                                    \
         for (int i_ = 0; i_ < (n) && i_ < 16; i_++) (out)[i_] += (v).f[i_]; \
     } while (0)
 
@@ -84,12 +98,14 @@ static inline void emu_tile_zero(int t)
 static inline void emu_tile_load(int t, const void *p, size_t stride)
 {
     emu_check(t);
-    for (int r = 0; r < emu_t.rows[t]; r++) memcpy(emu_t.data[t][r], (const char *)p + r * stride, (size_t)emu_t.colsb[t]);
+    for (int r = 0; r < emu_t.rows[t]; r++)
+        memcpy(emu_t.data[t][r], (const char *)p + r * stride, (size_t)emu_t.colsb[t]);
 }
 static inline void emu_tile_store(int t, void *p, size_t stride)
 {
     emu_check(t);
-    for (int r = 0; r < emu_t.rows[t]; r++) memcpy((char *)p + r * stride, emu_t.data[t][r], (size_t)emu_t.colsb[t]);
+    for (int r = 0; r < emu_t.rows[t]; r++)
+        memcpy((char *)p + r * stride, emu_t.data[t][r], (size_t)emu_t.colsb[t]);
 }
 /* C[m][n] += sum over k of A.bf16[m][2k] B.bf16[k][2n] + A.bf16[m][2k+1] B.bf16[k][2n+1] */
 static inline void emu_tile_dpbf16(int c, int a, int b)
@@ -111,11 +127,11 @@ static inline void emu_tile_dpbf16(int c, int a, int b)
             memcpy(&emu_t.data[c][m][4 * n], &acc, 4);
         }
 }
-#define T_LOADCONFIG(cfg) emu_loadconfig(cfg)
-#define T_RELEASE() (emu_t.configured = 0)
-#define T_ZERO(t) emu_tile_zero(t)
-#define T_LOAD(t, p, stride) emu_tile_load(t, p, stride)
+#define T_LOADCONFIG(cfg)     emu_loadconfig(cfg)
+#define T_RELEASE()           (emu_t.configured = 0)
+#define T_ZERO(t)             emu_tile_zero(t)
+#define T_LOAD(t, p, stride)  emu_tile_load(t, p, stride)
 #define T_STORE(t, p, stride) emu_tile_store(t, p, stride)
-#define T_DPBF16(c, a, b) emu_tile_dpbf16(c, a, b)
+#define T_DPBF16(c, a, b)     emu_tile_dpbf16(c, a, b)
 
 #endif

@@ -89,7 +89,8 @@ static void test_params_without_a_size_are_refused(void **state)
     (void)state;
     rams_model_params mp = {.use_mmap = 1};
     rams_model *m = NULL;
-    expect_refusal(rams_model_load(test_data_path("tiny_f32.safetensors"), &mp, &m), "rams_model_default_params");
+    expect_refusal(rams_model_load(test_data_path("tiny_f32.safetensors"), &mp, &m),
+                   "rams_model_default_params");
     assert_null(m);
 
     rams_context_params cp = {.threads = 1};
@@ -110,7 +111,8 @@ static void test_params_without_a_size_are_refused(void **state)
     int64_t shape[4];
     int ndim;
     float *chw = test_load_npy("input.npy", &count, shape, &ndim);
-    expect_refusal(rams_classify_tensor(ctx, chw, 3, (int)shape[ndim - 2], (int)shape[ndim - 1], &rp, &r), "result_size");
+    expect_refusal(rams_classify_tensor(ctx, chw, 3, (int)shape[ndim - 2], (int)shape[ndim - 1], &rp, &r),
+                   "result_size");
     free(chw);
 }
 
@@ -190,7 +192,8 @@ static void test_per_scale_probabilities(void **state)
     assert_ptr_equal(fused.top, fused.top_fused);
     expect_softmax(fused.logits_scale1, fused.probs_scale1, C);
     expect_softmax(fused.logits_scale2, fused.probs_scale2, C);
-    for (int i = 0; i < C; i++) assert_true(fused.probs_fused[i] == 0.5f * (fused.probs_scale1[i] + fused.probs_scale2[i]));
+    for (int i = 0; i < C; i++)
+        assert_true(fused.probs_fused[i] == 0.5f * (fused.probs_scale1[i] + fused.probs_scale2[i]));
     expect_top(fused.top_scale1, k, fused.probs_scale1, C);
     expect_top(fused.top_scale2, k, fused.probs_scale2, C);
     expect_top(fused.top_fused, k, fused.probs_fused, C);
@@ -266,7 +269,8 @@ static void test_image_and_input_on_request(void **state)
     /* classify_rgb with padded rows: a packed copy, and the same input. */
     size_t stride = (size_t)img.width * 3 + 5;
     uint8_t *padded = calloc((size_t)img.height, stride);
-    for (int y = 0; y < img.height; y++) memcpy(padded + stride * y, img.rgb + (size_t)img.width * 3 * y, (size_t)img.width * 3);
+    for (int y = 0; y < img.height; y++)
+        memcpy(padded + stride * y, img.rgb + (size_t)img.width * 3 * y, (size_t)img.width * 3);
     assert_int_equal(rams_classify_rgb(ctx, padded, img.width, img.height, stride, &rp, &r), RAMS_OK);
     free(padded);
     assert_memory_equal(r.image_rgb, img.rgb, bytes);
@@ -289,7 +293,10 @@ static void test_image_and_input_on_request(void **state)
 static void test_file_kinds(void **state)
 {
     (void)state;
-    static const struct { const char *name; rams_file_kind kind; } cases[] = {
+    static const struct {
+        const char *name;
+        rams_file_kind kind;
+    } cases[] = {
         {"input.npy", RAMS_FILE_NPY},
         {"images/png_adam7_rgb.png", RAMS_FILE_PNG},
         {"images/jpeg_420.jpg", RAMS_FILE_JPEG},
@@ -344,7 +351,8 @@ static void test_save_npy(void **state)
     assert_int_equal(size % 64, sizeof x % 64);
     free(data);
     assert_int_equal(rams_save_npy(path, x, 0, (const int[]){1}), RAMS_ERR_INVALID_ARGUMENT);
-    assert_int_equal(rams_save_npy(path, x, 9, (const int[]){1, 1, 1, 1, 1, 1, 1, 1, 1}), RAMS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(rams_save_npy(path, x, 9, (const int[]){1, 1, 1, 1, 1, 1, 1, 1, 1}),
+                     RAMS_ERR_INVALID_ARGUMENT);
     assert_int_equal(rams_save_npy(path, x, 1, (const int[]){-1}), RAMS_ERR_INVALID_ARGUMENT);
     assert_int_equal(rams_save_npy(path, NULL, 1, (const int[]){1}), RAMS_ERR_INVALID_ARGUMENT);
     assert_int_equal(rams_save_npy("/nonexistent-dir/x.npy", x, 1, (const int[]){1}), RAMS_ERR_IO);

@@ -45,8 +45,8 @@ static void expect_message(rams_status st, rams_status want, const char *functio
 {
     const char *msg = rams_last_error();
     if (st != want || !strstr(msg, function) || !strstr(msg, words) || strchr(msg, '\n'))
-        fail_msg("got %s \"%s\", expected %s naming %s with \"%s\"", rams_status_name(st), msg, rams_status_name(want),
-                 function, words);
+        fail_msg("got %s \"%s\", expected %s naming %s with \"%s\"", rams_status_name(st), msg,
+                 rams_status_name(want), function, words);
 }
 
 /* ---- NULL out pointers ----------------------------------------------------------------------- */
@@ -72,21 +72,26 @@ static void test_null_out_pointers_are_refused(void **state)
     assert_int_equal(mode, RAMS_MODE_SCALE2);
     assert_string_equal(rams_last_error(), "");
 
-    expect_message(rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, NULL), E, "rams_model_load", "out is NULL");
+    expect_message(rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, NULL), E, "rams_model_load",
+                   "out is NULL");
     expect_message(rams_model_get_info(model, NULL), E, "rams_model_get_info", "out is NULL");
     expect_message(rams_model_get_info(NULL, &info), E, "rams_model_get_info", "model is NULL");
     expect_message(rams_context_create(model, NULL, NULL), E, "rams_context_create", "out is NULL");
     rams_context *c = (rams_context *)0x1;
     expect_message(rams_context_create(NULL, NULL, &c), E, "rams_context_create", "model is NULL");
-    expect_message(rams_classify_tensor(ctx, chw, 3, S, S, NULL, NULL), E, "rams_classify_tensor", "out is NULL");
-    expect_message(rams_classify_file(ctx, test_data_path("input.npy"), NULL, NULL), E, "rams_classify_file", "out is NULL");
+    expect_message(rams_classify_tensor(ctx, chw, 3, S, S, NULL, NULL), E, "rams_classify_tensor",
+                   "out is NULL");
+    expect_message(rams_classify_file(ctx, test_data_path("input.npy"), NULL, NULL), E, "rams_classify_file",
+                   "out is NULL");
     expect_message(rams_classify_rgb(ctx, rgb, 4, 4, 12, NULL, NULL), E, "rams_classify_rgb", "out is NULL");
     expect_message(rams_context_stage_seconds(ctx, NULL), E, "rams_context_stage_seconds", "seconds is NULL");
 
     /* The other pointers, each named. */
     rams_result r;
-    expect_message(rams_classify_tensor(NULL, chw, 3, S, S, NULL, &r), E, "rams_classify_tensor", "ctx is NULL");
-    expect_message(rams_classify_tensor(ctx, NULL, 3, S, S, NULL, &r), E, "rams_classify_tensor", "chw is NULL");
+    expect_message(rams_classify_tensor(NULL, chw, 3, S, S, NULL, &r), E, "rams_classify_tensor",
+                   "ctx is NULL");
+    expect_message(rams_classify_tensor(ctx, NULL, 3, S, S, NULL, &r), E, "rams_classify_tensor",
+                   "chw is NULL");
     expect_message(rams_classify_file(NULL, "x.npy", NULL, &r), E, "rams_classify_file", "ctx is NULL");
     expect_message(rams_classify_file(ctx, NULL, NULL, &r), E, "rams_classify_file", "path is NULL");
     expect_message(rams_classify_rgb(NULL, rgb, 4, 4, 12, NULL, &r), E, "rams_classify_rgb", "ctx is NULL");
@@ -142,7 +147,7 @@ static void test_model_free_with_live_contexts_fails(void **state)
 /* Contexts made and freed from several threads at once: the count must end at exactly zero (a
  * non-atomic count loses updates, and the model would then refuse to be freed, or free early). */
 #define COUNT_THREADS 8
-#define COUNT_ROUNDS 25
+#define COUNT_ROUNDS  25
 
 typedef struct {
     rams_model *model;
@@ -158,7 +163,10 @@ static void *create_and_free(void *p)
     pthread_barrier_wait(arg->start);
     for (int i = 0; i < COUNT_ROUNDS; i++) {
         rams_context *c1, *c2;
-        if (rams_context_create(arg->model, &cp, &c1) != RAMS_OK) { arg->failures++; continue; }
+        if (rams_context_create(arg->model, &cp, &c1) != RAMS_OK) {
+            arg->failures++;
+            continue;
+        }
         if (rams_context_create(arg->model, &cp, &c2) != RAMS_OK) arg->failures++, c2 = NULL;
         rams_context_free(c1);
         rams_context_free(c2);
@@ -204,15 +212,20 @@ static void classify_both(const rams_image *img, const char *path, size_t max_pi
     rams_result r;
     int C = 0;
     float probs[64];
-    rams_status st = rams_classify_rgb(ctx, img->rgb, img->width, img->height, (size_t)img->width * 3, &rp, &r);
-    if (st != want) fail_msg("classify_rgb, max_pixels %zu: %s \"%s\"", max_pixels, rams_status_name(st), rams_last_error());
+    rams_status st =
+        rams_classify_rgb(ctx, img->rgb, img->width, img->height, (size_t)img->width * 3, &rp, &r);
+    if (st != want)
+        fail_msg("classify_rgb, max_pixels %zu: %s \"%s\"", max_pixels, rams_status_name(st),
+                 rams_last_error());
     if (st == RAMS_OK) {
         C = r.num_classes;
         assert_true(C <= 64);
         memcpy(probs, r.probs, (size_t)C * sizeof(float));
     }
     st = rams_classify_file(ctx, path, &rp, &r);
-    if (st != want) fail_msg("classify_file, max_pixels %zu: %s \"%s\"", max_pixels, rams_status_name(st), rams_last_error());
+    if (st != want)
+        fail_msg("classify_file, max_pixels %zu: %s \"%s\"", max_pixels, rams_status_name(st),
+                 rams_last_error());
     if (st == RAMS_OK) assert_memory_equal(probs, r.probs, (size_t)C * sizeof(float));
 }
 

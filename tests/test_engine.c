@@ -37,9 +37,9 @@
 #define CROP_ATOL 1e-5
 
 typedef struct {
-    const char *model;   /* tiny_f32.safetensors / tiny_f16.safetensors */
-    const char *dir;     /* f32/input, ...                               */
-    const char *input;   /* input.npy / input_border.npy                 */
+    const char *model; /* tiny_f32.safetensors / tiny_f16.safetensors */
+    const char *dir;   /* f32/input, ...                               */
+    const char *input; /* input.npy / input_border.npy                 */
 } engine_case;
 
 static const engine_case cases[] = {
@@ -59,8 +59,8 @@ static double *golden(const engine_case *c, const char *what, size_t *n)
 }
 
 /* Compares n floats with a golden array (rows `row0..` of width `width` when stride != width). */
-static void expect_close(const char *label, const engine_case *c, const float *got, const double *want, size_t n,
-                         double rtol, double atol)
+static void expect_close(const char *label, const engine_case *c, const float *got, const double *want,
+                         size_t n, double rtol, double atol)
 {
     double worst = 0;
     size_t at = 0;
@@ -69,8 +69,8 @@ static void expect_close(const char *label, const engine_case *c, const float *g
         if (!(r <= worst)) worst = r, at = i;
     }
     if (!(worst <= 1.0))
-        fail_msg("%s %s: element %zu is %.9g, reference %.9g (%.2fx the tolerance)", c->dir, label, at, got[at], want[at],
-                 worst);
+        fail_msg("%s %s: element %zu is %.9g, reference %.9g (%.2fx the tolerance)", c->dir, label, at,
+                 got[at], want[at], worst);
 }
 
 static rams_model *load(const engine_case *c)
@@ -167,7 +167,8 @@ static void test_dppm_stages(void **state)
         assert_int_equal(b.bottom, (int)box_ref[2]);
         assert_int_equal(b.right, (int)box_ref[3]);
 
-        float *x = load_input(c), *crop = malloc(3 * (size_t)cfg->image_size * cfg->image_size * sizeof *crop);
+        float *x = load_input(c),
+              *crop = malloc(3 * (size_t)cfg->image_size * cfg->image_size * sizeof *crop);
         rams_zoom_crop(x, cfg->image_size, b, crop);
         double *crop_ref = golden(c, "crop", &n);
         expect_close("crop", c, crop, crop_ref, n, CROP_RTOL, CROP_ATOL);
@@ -189,8 +190,10 @@ static void test_classify_modes(void **state)
         assert_int_equal(rams_context_create(m, NULL, &ctx), RAMS_OK);
         float *x = load_input(c);
         size_t n;
-        double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n), *fused = golden(c, "fused", &n);
-        double *box_ref = golden(c, "box", &n), *crop_ref = golden(c, "crop", &n), *p_ref = golden(c, "p", &n);
+        double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n),
+               *fused = golden(c, "fused", &n);
+        double *box_ref = golden(c, "box", &n), *crop_ref = golden(c, "crop", &n),
+               *p_ref = golden(c, "p", &n);
         int C = m->cfg.classes, S = m->cfg.image_size;
 
         for (int mode = RAMS_MODE_SCALE1; mode <= RAMS_MODE_FUSED; mode++) {
@@ -248,7 +251,8 @@ static void test_classify_npy_file(void **state)
     assert_int_equal(r.mode, RAMS_MODE_FUSED); /* the model's default mode */
     assert_false(r.has_image_box);
     /* A tensor of the wrong size is refused with the file's name. */
-    assert_int_equal(rams_classify_file(ctx, test_data_path("dppm/single_interior/v.npy"), NULL, &r), RAMS_ERR_SHAPE);
+    assert_int_equal(rams_classify_file(ctx, test_data_path("dppm/single_interior/v.npy"), NULL, &r),
+                     RAMS_ERR_SHAPE);
     assert_non_null(strstr(rams_last_error(), "single_interior/v.npy"));
     free(l2);
     rams_context_free(ctx);
@@ -286,12 +290,14 @@ static void test_dppm_cases(void **state)
             if (mask[i] != (unsigned char)mask_ref[i]) fail_msg("case %s: mask cell %zu differs", name, i);
         int area = rams_largest_component(mask, G, stack, &r0, &c0, &r1, &c1);
         for (size_t i = 0; i < cells; i++)
-            if ((mask[i] == 2) != (comp_ref[i] != 0)) fail_msg("case %s: component cell %zu differs", name, i);
+            if ((mask[i] == 2) != (comp_ref[i] != 0))
+                fail_msg("case %s: component cell %zu differs", name, i);
         rams_box b = rams_cells_to_box(area, r0, c0, r1, c1, P, G * P);
         if (b.top != box_ref[0] || b.left != box_ref[1] || b.bottom != box_ref[2] || b.right != box_ref[3])
-            fail_msg("case %s: box (%d,%d,%d,%d), expected (%g,%g,%g,%g)", name, b.top, b.left, b.bottom, b.right,
-                     box_ref[0], box_ref[1], box_ref[2], box_ref[3]);
-        free(params), free(v), free(mask_ref), free(comp_ref), free(box_ref), free(p), free(mask), free(stack);
+            fail_msg("case %s: box (%d,%d,%d,%d), expected (%g,%g,%g,%g)", name, b.top, b.left, b.bottom,
+                     b.right, box_ref[0], box_ref[1], box_ref[2], box_ref[3]);
+        free(params), free(v), free(mask_ref), free(comp_ref), free(box_ref), free(p), free(mask),
+            free(stack);
         count++;
     }
     fclose(f);
@@ -301,10 +307,8 @@ static void test_dppm_cases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_network_stages),
-        cmocka_unit_test(test_dppm_stages),
-        cmocka_unit_test(test_classify_modes),
-        cmocka_unit_test(test_classify_npy_file),
+        cmocka_unit_test(test_network_stages), cmocka_unit_test(test_dppm_stages),
+        cmocka_unit_test(test_classify_modes), cmocka_unit_test(test_classify_npy_file),
         cmocka_unit_test(test_dppm_cases),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

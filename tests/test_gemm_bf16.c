@@ -43,7 +43,7 @@
 #include "ramstrans.h"
 #include "test_util.h"
 
-#define KERNEL_TOL 1e-6
+#define KERNEL_TOL  1e-6
 #define ENGINE_RTOL 2e-2
 #define ENGINE_ATOL 2e-2
 
@@ -59,14 +59,14 @@ typedef struct {
 } shape;
 
 static const shape shapes[] = {
-    {1, 64, 10, 64, 10, 1},        /* one row (the head), one partial panel               */
-    {7, 33, 17, 40, 20, 7},        /* odd inputs (padding to 32), 17 outputs (two panels)  */
-    {13, 96, 50, 100, 64, 13},     /* 13 rows: one row block and a bit                     */
-    {45, 130, 97, 130, 97, 45},    /* rows over two AMX blocks, ragged everything          */
-    {40, 72, 48, 72, 50, 5},       /* scratch for 5 rows only: several sweeps              */
-    {20, 3072, 200, 3072, 200, 20},/* deep inputs: several weight-panel blocks             */
-    {64, 768, 96, 768, 96, 64},    /* a ViT-B shape, smaller                               */
-    {30, 200, 40, 200, 40, 3, 3072},/* scratch sized for wider rows, fewer of them (the engine's) */
+    {1, 64, 10, 64, 10, 1},          /* one row (the head), one partial panel               */
+    {7, 33, 17, 40, 20, 7},          /* odd inputs (padding to 32), 17 outputs (two panels)  */
+    {13, 96, 50, 100, 64, 13},       /* 13 rows: one row block and a bit                     */
+    {45, 130, 97, 130, 97, 45},      /* rows over two AMX blocks, ragged everything          */
+    {40, 72, 48, 72, 50, 5},         /* scratch for 5 rows only: several sweeps              */
+    {20, 3072, 200, 3072, 200, 20},  /* deep inputs: several weight-panel blocks             */
+    {64, 768, 96, 768, 96, 64},      /* a ViT-B shape, smaller                               */
+    {30, 200, 40, 200, 40, 3, 3072}, /* scratch sized for wider rows, fewer of them (the engine's) */
     {9, 3072, 20, 3072, 20, 9, 3072},
 };
 
@@ -89,7 +89,8 @@ static void read_plain(const void *src, int row, float *dst)
 }
 
 /* out (rows x out_stride, every element preset) after be's product; the matrix packed by be. */
-static float *run_product(const rams_gemm_backend *be, const shape *s, const float *in, const float *w, const float *preset)
+static float *run_product(const rams_gemm_backend *be, const shape *s, const float *in, const float *w,
+                          const float *preset)
 {
     rams_matrix W = {.out_dim = s->out_dim, .in_dim = s->in_dim, .f32 = w};
     void *packed = NULL;
@@ -121,7 +122,8 @@ static double check_kernel(const rams_gemm_backend *be, const rams_gemm_backend 
         const shape *s = &shapes[k];
         size_t n_in = (size_t)s->rows * s->in_stride, n_w = (size_t)s->out_dim * s->in_dim,
                n_out = (size_t)s->rows * s->out_stride;
-        float *in = malloc(n_in * sizeof *in), *w = malloc(n_w * sizeof *w), *preset = malloc(n_out * sizeof *preset);
+        float *in = malloc(n_in * sizeof *in), *w = malloc(n_w * sizeof *w),
+              *preset = malloc(n_out * sizeof *preset);
         for (size_t i = 0; i < n_in; i++) in[i] = rnd() * 3.0f;
         for (size_t i = 0; i < n_w; i++) w[i] = rnd() * 0.1f;
         for (size_t i = 0; i < n_out; i++) preset[i] = rnd();
@@ -131,7 +133,8 @@ static double check_kernel(const rams_gemm_backend *be, const rams_gemm_backend 
             for (int o = 0; o < s->out_stride; o++) {
                 size_t at = (size_t)r * s->out_stride + o;
                 if (o >= s->out_dim) {
-                    if (got[at] != preset[at]) fail_msg("%s: wrote outside the outputs (row %d, column %d)", be->name, r, o);
+                    if (got[at] != preset[at])
+                        fail_msg("%s: wrote outside the outputs (row %d, column %d)", be->name, r, o);
                     continue;
                 }
                 double ref = preset[at], scale = fabs(preset[at]);
@@ -142,13 +145,16 @@ static double check_kernel(const rams_gemm_backend *be, const rams_gemm_backend 
                 }
                 double e = fabs(got[at] - ref) / scale;
                 if (!(e <= KERNEL_TOL))
-                    fail_msg("%s: %dx%d -> %d, row %d, output %d: %.9g, reference %.9g (error %.3g of the sum's scale, "
-                             "tolerance %.3g)", be->name, s->rows, s->in_dim, s->out_dim, r, o, got[at], ref, e, KERNEL_TOL);
+                    fail_msg("%s: %dx%d -> %d, row %d, output %d: %.9g, reference %.9g (error %.3g of the "
+                             "sum's scale, "
+                             "tolerance %.3g)",
+                             be->name, s->rows, s->in_dim, s->out_dim, r, o, got[at], ref, e, KERNEL_TOL);
                 if (e > worst) worst = e;
                 if (ref_other) {
                     double d = fabs(got[at] - ref_other[at]) / scale;
                     if (!(d <= 2 * KERNEL_TOL))
-                        fail_msg("%s vs %s: row %d, output %d: %.9g vs %.9g", be->name, other->name, r, o, got[at], ref_other[at]);
+                        fail_msg("%s vs %s: row %d, output %d: %.9g vs %.9g", be->name, other->name, r, o,
+                                 got[at], ref_other[at]);
                     if (d > worst_other) worst_other = d;
                 }
             }
@@ -183,9 +189,21 @@ static void kernel_test(const char *name)
     check_kernel(be, be == portable() ? NULL : portable());
 }
 
-static void test_portable(void **state) { (void)state; kernel_test("bf16-portable"); }
-static void test_avx512(void **state) { (void)state; kernel_test("bf16-avx512"); }
-static void test_amx(void **state) { (void)state; kernel_test("bf16-amx"); }
+static void test_portable(void **state)
+{
+    (void)state;
+    kernel_test("bf16-portable");
+}
+static void test_avx512(void **state)
+{
+    (void)state;
+    kernel_test("bf16-avx512");
+}
+static void test_amx(void **state)
+{
+    (void)state;
+    kernel_test("bf16-amx");
+}
 
 static void test_emulated(void **state)
 {
@@ -205,14 +223,17 @@ static void test_cpu_and_choice(void **state)
 {
     (void)state;
     print_message("this CPU: %s\n", rams_cpu_features());
-    print_message("kernels: f32 %s, bf16 %s\n", rams_kernel_for(RAMS_PRECISION_F32), rams_kernel_for(RAMS_PRECISION_BF16));
+    print_message("kernels: f32 %s, bf16 %s\n", rams_kernel_for(RAMS_PRECISION_F32),
+                  rams_kernel_for(RAMS_PRECISION_BF16));
     assert_non_null(rams_cpu_features());
     assert_string_equal(rams_kernel_for(RAMS_PRECISION_F32), "openblas-sgemm");
     assert_non_null(rams_kernel_for(RAMS_PRECISION_INT8)); /* int8-portable at least (issue 13) */
     const char *bf16 = rams_kernel_for(RAMS_PRECISION_BF16);
     assert_non_null(bf16);
     const rams_cpu_info *cpu = rams_cpu();
-    assert_string_equal(bf16, cpu->amx_bf16 ? "bf16-amx" : cpu->avx512_bf16 ? "bf16-avx512" : "bf16-portable");
+    assert_string_equal(bf16, cpu->amx_bf16      ? "bf16-amx"
+                              : cpu->avx512_bf16 ? "bf16-avx512"
+                                                 : "bf16-portable");
     /* The features string lists what the flags say. */
     assert_int_equal(strstr(rams_cpu_features(), "avx2") != NULL, cpu->avx2);
     assert_int_equal(strstr(rams_cpu_features(), "amx_bf16") != NULL, cpu->amx_bf16);
@@ -366,7 +387,8 @@ static void engine_on(const char *kernel)
                        r.box.right == (int)box[3];
         boxes_equal += same_box, runs++;
         if (same_box) {
-            double e2 = ratio(r.logits_scale2, l2, (size_t)m->cfg.classes, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
+            double e2 =
+                ratio(r.logits_scale2, l2, (size_t)m->cfg.classes, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
             if (e2 > worst) worst = e2;
             if (!(e2 <= 1))
                 fail_msg("%s on %s, %s: scale-2 logits %.3fx the tolerance", kernel, c->model, c->input, e2);
@@ -375,7 +397,8 @@ static void engine_on(const char *kernel)
         rams_context_free(ctx);
         rams_model_free(m);
     }
-    print_message("%s: logits within %.2f of the tolerance (worst absolute error %.3g); zoom box equal to f32's on %d of %d\n",
+    print_message("%s: logits within %.2f of the tolerance (worst absolute error %.3g); zoom box equal to "
+                  "f32's on %d of %d\n",
                   kernel, worst, worst_abs, boxes_equal, runs);
     assert_int_equal(boxes_equal, runs);
 }
@@ -405,7 +428,8 @@ static void test_bf16_file(void **state)
     for (cJSON *t = h->child; t; t = t->next) {
         if (!strcmp(t->string, "__metadata__")) continue;
         cJSON *offs = cJSON_GetObjectItem(t, "data_offsets"), *shape = cJSON_GetObjectItem(t, "shape");
-        size_t b = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble, e = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        size_t b = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble,
+               e = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
         size_t n = (e - b) / 4, start = at;
         int matrix = strstr(t->string, ".weight") && cJSON_GetArraySize(shape) >= 2;
         for (size_t i = 0; i < n; i++) {
@@ -420,7 +444,9 @@ static void test_bf16_file(void **state)
         }
         at = (at + 7) / 8 * 8; /* keep every tensor 8-byte aligned */
         if (matrix) cJSON_ReplaceItemInObject(t, "dtype", cJSON_CreateString("BF16")), matrices++;
-        cJSON_ReplaceItemInObject(t, "data_offsets", cJSON_CreateIntArray((const int[]){(int)start, (int)(start + (matrix ? 2 : 4) * n)}, 2));
+        cJSON_ReplaceItemInObject(
+            t, "data_offsets",
+            cJSON_CreateIntArray((const int[]){(int)start, (int)(start + (matrix ? 2 : 4) * n)}, 2));
     }
     assert_true(matrices >= 7);
     char *text = cJSON_PrintUnformatted(h);
@@ -510,8 +536,11 @@ int main(int argc, char **argv)
         if (!be || !be->available()) {
             const rams_cpu_info *cpu = rams_cpu();
             if (!be) printf("skipped: %s is not built for this architecture\n", only_kernel);
-            else if (strstr(only_kernel, "amx") && cpu->amx_in_cpuid) printf("skipped: %s: this CPU has AMX but %s\n", only_kernel, cpu->amx_refused);
-            else printf("skipped: %s: this CPU has no %s (it has: %s)\n", only_kernel, be->needs, rams_cpu_features());
+            else if (strstr(only_kernel, "amx") && cpu->amx_in_cpuid)
+                printf("skipped: %s: this CPU has AMX but %s\n", only_kernel, cpu->amx_refused);
+            else
+                printf("skipped: %s: this CPU has no %s (it has: %s)\n", only_kernel, be->needs,
+                       rams_cpu_features());
             return 77;
         }
         const struct CMUnitTest one[] = {cmocka_unit_test(test_one_kernel)};

@@ -37,8 +37,8 @@ typedef struct {
 } shape;
 
 static const shape shapes[] = {
-    {1, 200, 768, 0},  {7, 33, 100, 0},   {50, 768, 768, 0}, {13, 64, 3072, 0}, {33, 100, 64, 0},
-    {96, 48, 130, 0},  {5, 1, 5, 0},      {37, 3072, 768, 0}, {40, 96, 3072, 1}, {12, 40, 700, 1},
+    {1, 200, 768, 0}, {7, 33, 100, 0}, {50, 768, 768, 0},  {13, 64, 3072, 0}, {33, 100, 64, 0},
+    {96, 48, 130, 0}, {5, 1, 5, 0},    {37, 3072, 768, 0}, {40, 96, 3072, 1}, {12, 40, 700, 1},
 };
 
 /* The int32 sums by the definition, from the unpacked operands. */
@@ -54,7 +54,8 @@ static void naive(const uint8_t *a, const int8_t *w, int rows, int n, int k, int
 }
 
 /* The activations of `a8` (rows x k, uint8) in kernel kr's layout, rows padded to its mr. */
-static void *layout_activations(const rams_i8_kernel *kr, const uint8_t *a8, int rows, int k, int k_pad, size_t *stride)
+static void *layout_activations(const rams_i8_kernel *kr, const uint8_t *a8, int rows, int k, int k_pad,
+                                size_t *stride)
 {
     *stride = rams_i8_a_row_bytes(kr, k_pad);
     int rows_pad = rams_i8_round_up(rows, kr->mr);
@@ -68,7 +69,8 @@ static void *layout_activations(const rams_i8_kernel *kr, const uint8_t *a8, int
     return buf;
 }
 
-static void *pack(const rams_i8_kernel *kr, const int8_t *w, const float *scale, int n, int k, rams_i8_matrix *m)
+static void *pack(const rams_i8_kernel *kr, const int8_t *w, const float *scale, int n, int k,
+                  rams_i8_matrix *m)
 {
     size_t bytes = (rams_i8_packed_bytes(n, k) + 63) / 64 * 64;
     void *block = aligned_alloc(64, bytes);
@@ -95,7 +97,8 @@ static void check_kernel(const rams_i8_kernel *kr, double max_macs)
         float *scale = malloc((size_t)n * sizeof *scale), *a_scale = malloc((size_t)rows * sizeof *a_scale);
         int32_t *a_zero = malloc((size_t)rows * sizeof *a_zero);
         int32_t *want = malloc((size_t)rows * n * sizeof *want), *got = calloc((size_t)rows * n, sizeof *got);
-        float *out = malloc((size_t)rows * n * sizeof *out), *out_ref = malloc((size_t)rows * n * sizeof *out_ref);
+        float *out = malloc((size_t)rows * n * sizeof *out),
+              *out_ref = malloc((size_t)rows * n * sizeof *out_ref);
         assert_true(a8 && w && scale && a_scale && a_zero && want && got && out && out_ref);
         for (size_t i = 0; i < (size_t)rows * k; i++) a8[i] = sh->extreme ? 255 : (uint8_t)(rnd() & 255);
         for (size_t i = 0; i < (size_t)n * k; i++)
@@ -103,7 +106,8 @@ static void check_kernel(const rams_i8_kernel *kr, double max_macs)
         if (sh->extreme) /* one column all +127, one all -127: the largest sums of either sign */
             for (int i = 0; i < k; i++) w[i] = 127, w[(size_t)(n - 1) * k + i] = -127;
         for (int j = 0; j < n; j++) scale[j] = (float)(rnd() % 1000 + 1) * 1e-5f;
-        for (int r = 0; r < rows; r++) a_scale[r] = (float)(rnd() % 1000 + 1) * 1e-4f, a_zero[r] = (int32_t)(rnd() % 256);
+        for (int r = 0; r < rows; r++)
+            a_scale[r] = (float)(rnd() % 1000 + 1) * 1e-4f, a_zero[r] = (int32_t)(rnd() % 256);
         naive(a8, w, rows, n, k, want);
 
         rams_i8_matrix m, mref;
@@ -115,8 +119,8 @@ static void check_kernel(const rams_i8_kernel *kr, double max_macs)
         rams_i8_gemm_int32(&m, a, stride, rows, got, n);
         for (size_t i = 0; i < (size_t)rows * n; i++)
             if (got[i] != want[i])
-                fail_msg("%s, %dx%dx%d: sum [%zu][%zu] = %d, the definition gives %d", kr->name, rows, n, k, i / n, i % n,
-                         got[i], want[i]);
+                fail_msg("%s, %dx%dx%d: sum [%zu][%zu] = %d, the definition gives %d", kr->name, rows, n, k,
+                         i / n, i % n, got[i], want[i]);
 
         for (size_t i = 0; i < (size_t)rows * n; i++) out[i] = out_ref[i] = (float)(i % 7) - 3.0f;
         rams_i8_gemm(&m, a, stride, a_scale, a_zero, rows, out, n);
@@ -133,15 +137,16 @@ static void check_kernel(const rams_i8_kernel *kr, double max_macs)
                 volatile float prod = v * coef;
                 float expect = ((float)(i % 7) - 3.0f) + prod;
                 if (memcmp(&expect, &out[i], sizeof expect))
-                    fail_msg("%s, %dx%dx%d: out[%d][%d] = %.9g, the epilogue's formula gives %.9g", kr->name, rows, n, k,
-                             r, j, (double)out[i], (double)expect);
+                    fail_msg("%s, %dx%dx%d: out[%d][%d] = %.9g, the epilogue's formula gives %.9g", kr->name,
+                             rows, n, k, r, j, (double)out[i], (double)expect);
             }
         free(block), free(block_ref);
-        free(a), free(aref), free(a8), free(w), free(scale), free(a_scale), free(a_zero), free(want), free(got);
+        free(a), free(aref), free(a8), free(w), free(scale), free(a_scale), free(a_zero), free(want),
+            free(got);
         free(out), free(out_ref);
     }
-    print_message("  %s (tile %dx%d): %d shapes equal to the definition and to int8-portable\n", kr->name, kr->mr,
-                  kr->nr, tested);
+    print_message("  %s (tile %dx%d): %d shapes equal to the definition and to int8-portable\n", kr->name,
+                  kr->mr, kr->nr, tested);
 }
 
 /* The kernel `id` on this CPU, or a visible skip. */
@@ -154,17 +159,38 @@ static void check_native(rams_i8_kernel_id id)
     }
     if (!rams_i8_kernel_supported(id)) {
         print_message("  %s: this CPU (or OS) lacks its instructions: SKIPPED, not run natively here "
-                      "(its loops run emulated below)\n", kr->name);
+                      "(its loops run emulated below)\n",
+                      kr->name);
         skip();
     }
     check_kernel(kr, 1e12);
 }
 
-static void test_portable(void **state) { (void)state; check_native(RAMS_I8_PORTABLE); }
-static void test_avx2(void **state) { (void)state; check_native(RAMS_I8_AVX2); }
-static void test_avxvnni(void **state) { (void)state; check_native(RAMS_I8_AVXVNNI); }
-static void test_avx512vnni(void **state) { (void)state; check_native(RAMS_I8_AVX512VNNI); }
-static void test_amx(void **state) { (void)state; check_native(RAMS_I8_AMX); }
+static void test_portable(void **state)
+{
+    (void)state;
+    check_native(RAMS_I8_PORTABLE);
+}
+static void test_avx2(void **state)
+{
+    (void)state;
+    check_native(RAMS_I8_AVX2);
+}
+static void test_avxvnni(void **state)
+{
+    (void)state;
+    check_native(RAMS_I8_AVXVNNI);
+}
+static void test_avx512vnni(void **state)
+{
+    (void)state;
+    check_native(RAMS_I8_AVX512VNNI);
+}
+static void test_amx(void **state)
+{
+    (void)state;
+    check_native(RAMS_I8_AMX);
+}
 
 #ifdef RAMS_TEST_EMULATED_INT8
 static void test_emulated(void **state)
@@ -189,7 +215,8 @@ static void test_supported(void **state)
     print_message("  int8 kernels this CPU runs:");
     for (int id = 0; id < RAMS_I8_KERNEL_COUNT; id++) {
         const rams_i8_kernel *k = rams_i8_kernel_get((rams_i8_kernel_id)id);
-        if (k) print_message(" %s%s", k->name, rams_i8_kernel_supported((rams_i8_kernel_id)id) ? "" : " (no)");
+        if (k)
+            print_message(" %s%s", k->name, rams_i8_kernel_supported((rams_i8_kernel_id)id) ? "" : " (no)");
     }
     print_message("\n");
     assert_true(rams_i8_kernel_supported(RAMS_I8_PORTABLE));
@@ -203,11 +230,11 @@ static void test_q8_rule(void **state)
     /* Row 0: scale 1 exactly (max 127), ties at .5 go to even. */
     float w[6][COLS] = {
         {127.0f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, -127.0f},
-        {0},                                                                   /* all zero       */
-        {1e-45f, -1e-45f, 0, 0, 0, 0, 0, 0, 0},                                /* scale underflows */
-        {1e-39f, -5e-40f, 2e-40f, 0, 0, 0, 0, 0, 0},                           /* denormal row   */
-        {3.0f, -3.0f, 1.0f, -1.0f, 0.1f, 2.999f, -2.0f, 0.0f, -0.0f},           /* +-max           */
-        {-1e30f, 1e30f, 5e29f, -1e-30f, 0, 0, 0, 0, 1.0f},                      /* huge           */
+        {0},                                                          /* all zero       */
+        {1e-45f, -1e-45f, 0, 0, 0, 0, 0, 0, 0},                       /* scale underflows */
+        {1e-39f, -5e-40f, 2e-40f, 0, 0, 0, 0, 0, 0},                  /* denormal row   */
+        {3.0f, -3.0f, 1.0f, -1.0f, 0.1f, 2.999f, -2.0f, 0.0f, -0.0f}, /* +-max           */
+        {-1e30f, 1e30f, 5e29f, -1e-30f, 0, 0, 0, 0, 1.0f},            /* huge           */
     };
     int8_t q[6][COLS];
     float scale[6];
@@ -241,15 +268,16 @@ static void test_quantize_rows(void **state)
     float x[ROWS][K];
     for (int i = 0; i < K; i++) {
         x[0][i] = rnd_float() * 3.0f;
-        x[1][i] = 0.0f;                        /* zeros                        */
-        x[2][i] = 0.25f + (float)i;            /* positive only: range from 0   */
-        x[3][i] = -(float)i * 1e-3f;           /* negative only                */
+        x[1][i] = 0.0f;                           /* zeros                        */
+        x[2][i] = 0.25f + (float)i;               /* positive only: range from 0   */
+        x[3][i] = -(float)i * 1e-3f;              /* negative only                */
         x[4][i] = i == 3 ? 1000.0f : rnd_float(); /* an outlier                 */
     }
     const rams_i8_kernel *all[RAMS_I8_KERNEL_COUNT + 3];
     int count = 0;
     for (int id = 0; id < RAMS_I8_KERNEL_COUNT; id++)
-        if (rams_i8_kernel_supported((rams_i8_kernel_id)id)) all[count++] = rams_i8_kernel_get((rams_i8_kernel_id)id);
+        if (rams_i8_kernel_supported((rams_i8_kernel_id)id))
+            all[count++] = rams_i8_kernel_get((rams_i8_kernel_id)id);
 #ifdef RAMS_TEST_EMULATED_INT8
     all[count++] = &rams_i8_kernel_avxvnni_emulated;
     all[count++] = &rams_i8_kernel_avx512vnni_emulated;
@@ -285,7 +313,8 @@ static void test_quantize_rows(void **state)
         /* every kernel's quantizer (each compiled for its instruction set) gives the same values */
         for (int r = 0; r < ROWS; r++)
             for (int i = 0; i < K; i++) {
-                uint8_t v = (uint8_t)(kr->a_int16 ? ((int16_t *)(a + (size_t)r * stride))[i] : a[(size_t)r * stride + i]);
+                uint8_t v = (uint8_t)(kr->a_int16 ? ((int16_t *)(a + (size_t)r * stride))[i]
+                                                  : a[(size_t)r * stride + i]);
                 if (n == 0) ref[r][i] = v;
                 else assert_int_equal(v, ref[r][i]);
             }
@@ -298,7 +327,11 @@ static void test_quantize_rows(void **state)
 }
 
 static const rams_i8_kernel *one_kernel;
-static void test_one(void **state) { (void)state; check_kernel(one_kernel, 1e12); }
+static void test_one(void **state)
+{
+    (void)state;
+    check_kernel(one_kernel, 1e12);
+}
 
 /* `test_gemm_int8 KERNEL` checks one kernel (int8-avx2, ...) and exits 77 (ctest: skipped, shown
  * as such) when this CPU cannot run it; without an argument every test runs, the kernels this CPU
@@ -310,7 +343,9 @@ int main(int argc, char **argv)
             const rams_i8_kernel *k = rams_i8_kernel_get((rams_i8_kernel_id)id);
             if (!k || strcmp(k->name, argv[1])) continue;
             if (!rams_i8_kernel_supported(k->id)) {
-                fprintf(stderr, "%s: this CPU (or OS) lacks its instructions: SKIPPED, not run natively here\n", k->name);
+                fprintf(stderr,
+                        "%s: this CPU (or OS) lacks its instructions: SKIPPED, not run natively here\n",
+                        k->name);
                 return 77;
             }
             one_kernel = k;
@@ -321,9 +356,11 @@ int main(int argc, char **argv)
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q8_rule),  cmocka_unit_test(test_quantize_rows), cmocka_unit_test(test_supported),
-        cmocka_unit_test(test_portable), cmocka_unit_test(test_avx2),          cmocka_unit_test(test_avxvnni),
-        cmocka_unit_test(test_avx512vnni), cmocka_unit_test(test_amx),         cmocka_unit_test(test_emulated),
+        cmocka_unit_test(test_q8_rule),    cmocka_unit_test(test_quantize_rows),
+        cmocka_unit_test(test_supported),  cmocka_unit_test(test_portable),
+        cmocka_unit_test(test_avx2),       cmocka_unit_test(test_avxvnni),
+        cmocka_unit_test(test_avx512vnni), cmocka_unit_test(test_amx),
+        cmocka_unit_test(test_emulated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,8 +41,8 @@ static void expect_pil_pixels(const char *name, const rams_image *img)
     for (size_t i = 0; i < count; i++)
         if ((float)img->rgb[i] != want[i] && mismatches++ == 0) first = i;
     if (mismatches)
-        fail_msg("%s: %zu of %zu samples differ from PIL, first at %zu (%d vs %g)", name, mismatches, count, first,
-                 img->rgb[first], want[first]);
+        fail_msg("%s: %zu of %zu samples differ from PIL, first at %zu (%d vs %g)", name, mismatches, count,
+                 first, img->rgb[first], want[first]);
     free(want);
 }
 
@@ -77,8 +77,8 @@ static void test_all_images(void **state)
             good++;
         } else {
             assert_null(img.rgb);
-            if (!strstr(rams_last_error(), name)) fail_msg("%s: message does not name the file: %s", name,
-                                                           rams_last_error());
+            if (!strstr(rams_last_error(), name))
+                fail_msg("%s: message does not name the file: %s", name, rams_last_error());
             bad++;
         }
         rams_image_free(&img);
@@ -112,9 +112,13 @@ static void test_sniff(void **state)
 static void test_pixel_limit(void **state)
 {
     (void)state;
-    const char *names[] = {"images/jpeg_420.jpg", "images/png_rgb.png", "images/jpeg_progressive.jpg",
-                           "images/webp_lossy.webp", "images/webp_lossless_alpha.webp",
-                           "images/webp_anim_lossy.webp", "images/webp_anim_offset_lossless.webp"};
+    const char *names[] = {"images/jpeg_420.jpg",
+                           "images/png_rgb.png",
+                           "images/jpeg_progressive.jpg",
+                           "images/webp_lossy.webp",
+                           "images/webp_lossless_alpha.webp",
+                           "images/webp_anim_lossy.webp",
+                           "images/webp_anim_offset_lossless.webp"};
     for (int k = 0; k < 7; k++) {
         size_t size;
         uint8_t *data = read_data(names[k], &size);
@@ -134,9 +138,14 @@ static void test_pixel_limit(void **state)
 static void test_every_truncation(void **state)
 {
     (void)state;
-    const char *names[] = {"images/jpeg_420.jpg", "images/jpeg_progressive.jpg", "images/png_rgb.png",
-                           "images/png_adam7_rgb.png", "images/jpeg_gray.jpg", "images/webp_lossy.webp",
-                           "images/webp_lossless_alpha.webp", "images/webp_anim_offset_lossy_alpha.webp",
+    const char *names[] = {"images/jpeg_420.jpg",
+                           "images/jpeg_progressive.jpg",
+                           "images/png_rgb.png",
+                           "images/png_adam7_rgb.png",
+                           "images/jpeg_gray.jpg",
+                           "images/webp_lossy.webp",
+                           "images/webp_lossless_alpha.webp",
+                           "images/webp_anim_offset_lossy_alpha.webp",
                            "images/jpeg_junk_before_dqt.jpg"};
     for (int k = 0; k < 9; k++) {
         size_t size;
@@ -158,8 +167,9 @@ static void test_every_truncation(void **state)
 static void test_random_damage(void **state)
 {
     (void)state;
-    const char *names[] = {"images/jpeg_420.jpg", "images/jpeg_progressive.jpg", "images/jpeg_cmyk_adobe.jpg",
-                           "images/png_p4.png", "images/png_adam7_rgba16.png", "images/png_l16.png",
+    const char *names[] = {"images/jpeg_420.jpg",          "images/jpeg_progressive.jpg",
+                           "images/jpeg_cmyk_adobe.jpg",   "images/png_p4.png",
+                           "images/png_adam7_rgba16.png",  "images/png_l16.png",
                            "images/webp_lossy_alpha.webp", "images/webp_lossless.webp",
                            "images/webp_anim_mixed.webp"};
     uint32_t rng = 12345;
@@ -200,7 +210,9 @@ static void test_random_damage(void **state)
 static void test_jpeg_stray_bytes(void **state)
 {
     (void)state;
-    static const struct { const char *name, *base; } header[] = {
+    static const struct {
+        const char *name, *base;
+    } header[] = {
         {"images/jpeg_junk_before_dqt.jpg", "images/jpeg_420.jpg"},
         {"images/jpeg_junk_ff00_before_dqt.jpg", "images/jpeg_420.jpg"},
         {"images/jpeg_junk_before_app1.jpg", "images/jpeg_exif.jpg"},
@@ -248,8 +260,8 @@ static void test_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_all_images),   cmocka_unit_test(test_sniff),
-        cmocka_unit_test(test_pixel_limit),  cmocka_unit_test(test_every_truncation),
+        cmocka_unit_test(test_all_images),    cmocka_unit_test(test_sniff),
+        cmocka_unit_test(test_pixel_limit),   cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_random_damage), cmocka_unit_test(test_jpeg_stray_bytes),
         cmocka_unit_test(test_arguments),
     };

@@ -64,7 +64,8 @@ static double ratio(const float *got, const double *want, size_t n, double *abs_
 }
 
 /* Runs `model_path` fused on `input` in `precision` on `kernel` (NULL: the choice). */
-static void run(const char *model_path, const char *input, rams_precision precision, const char *kernel, run_out *o)
+static void run(const char *model_path, const char *input, rams_precision precision, const char *kernel,
+                run_out *o)
 {
     rams_model_params mp = rams_model_default_params();
     mp.precision = precision;
@@ -101,7 +102,8 @@ static void test_engine_int8(void **state)
     run_out ref[NCASES];
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
         if (!rams_i8_kernel_supported((rams_i8_kernel_id)k)) {
-            print_message("  %s: this CPU lacks its instructions: SKIPPED here (test_gemm_int8 runs its loops emulated)\n",
+            print_message("  %s: this CPU lacks its instructions: SKIPPED here (test_gemm_int8 runs its "
+                          "loops emulated)\n",
                           kernels[k]);
             continue;
         }
@@ -119,23 +121,29 @@ static void test_engine_int8(void **state)
                 assert_memory_equal(&o.box, &ref[i].box, sizeof o.box);
             }
             size_t n;
-            double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n), *box = golden(c, "box", &n);
+            double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n),
+                   *box = golden(c, "box", &n);
             double e = ratio(o.l1, l1, n, &worst_abs);
             if (e > worst) worst = e;
-            if (!(e <= 1)) fail_msg("%s on %s, %s: scale-1 logits %.3fx the tolerance", kernels[k], c->model, c->input, e);
+            if (!(e <= 1))
+                fail_msg("%s on %s, %s: scale-1 logits %.3fx the tolerance", kernels[k], c->model, c->input,
+                         e);
             int same = o.box.top == (int)box[0] && o.box.left == (int)box[1] && o.box.bottom == (int)box[2] &&
                        o.box.right == (int)box[3];
             boxes += same;
             if (same) {
                 e = ratio(o.l2, l2, n, &worst_abs);
                 if (e > worst) worst = e;
-                if (!(e <= 1)) fail_msg("%s on %s, %s: scale-2 logits %.3fx the tolerance", kernels[k], c->model, c->input, e);
+                if (!(e <= 1))
+                    fail_msg("%s on %s, %s: scale-2 logits %.3fx the tolerance", kernels[k], c->model,
+                             c->input, e);
             }
             free(l1), free(l2), free(box);
         }
-        print_message("  %s: logits within %.2f of the tolerance (worst absolute error %.3g), %s; zoom box equal to "
-                      "f32's on %d of %zu\n", kernels[k], worst, worst_abs, k ? "bit for bit int8-portable's" : "the reference",
-                      boxes, NCASES);
+        print_message(
+            "  %s: logits within %.2f of the tolerance (worst absolute error %.3g), %s; zoom box equal to "
+            "f32's on %d of %zu\n",
+            kernels[k], worst, worst_abs, k ? "bit for bit int8-portable's" : "the reference", boxes, NCASES);
         assert_true(boxes >= (int)NCASES - 1);
     }
 }
@@ -180,8 +188,10 @@ static void test_q8_file(void **state)
             if (r > worst) worst = r;
             if (fabs(g.l1[i] - f.l1[i]) > worst_abs) worst_abs = fabs(g.l1[i] - f.l1[i]);
         }
-        print_message("  %s -> q8: int8 logits bit for bit the f32 file's at int8; in f32 (dequantized) %.2f of the "
-                      "tolerance from the f32 file (worst %.3g)\n", sources[s], worst, worst_abs);
+        print_message(
+            "  %s -> q8: int8 logits bit for bit the f32 file's at int8; in f32 (dequantized) %.2f of the "
+            "tolerance from the f32 file (worst %.3g)\n",
+            sources[s], worst, worst_abs);
         assert_true(worst <= 1);
 
         /* a q8 file is not quantized again */
@@ -193,8 +203,9 @@ static void test_q8_file(void **state)
         unlink(out);
     }
     assert_int_equal(rams_quantize_model_file(NULL, "x"), RAMS_ERR_INVALID_ARGUMENT);
-    assert_int_equal(rams_quantize_model_file(test_data_path("tiny_f32.safetensors"), "/nonexistent-dir/x.safetensors"),
-                     RAMS_ERR_IO);
+    assert_int_equal(
+        rams_quantize_model_file(test_data_path("tiny_f32.safetensors"), "/nonexistent-dir/x.safetensors"),
+        RAMS_ERR_IO);
     assert_non_null(strstr(rams_last_error(), "/nonexistent-dir/x.safetensors"));
 }
 

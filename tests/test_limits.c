@@ -30,7 +30,8 @@ static char tmp_model[256], tmp_input[256], tmp_dir[256];
 static int setup(void **state)
 {
     (void)state;
-    if (rams_read_file(test_data_path("tiny_f32.safetensors"), 1 << 30, &valid_bytes, &valid_size) != RAMS_OK) return -1;
+    if (rams_read_file(test_data_path("tiny_f32.safetensors"), 1 << 30, &valid_bytes, &valid_size) != RAMS_OK)
+        return -1;
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/rams_test_limits_%d", (int)getpid());
     if (mkdir(tmp_dir, 0700) != 0) return -1;
     snprintf(tmp_model, sizeof tmp_model, "%s/model.safetensors", tmp_dir);
@@ -72,7 +73,8 @@ static void write_model(cJSON *h, const char *poison, size_t index, float value)
     if (poison) {
         cJSON *t = cJSON_GetObjectItemCaseSensitive(h, poison);
         assert_non_null(t);
-        size_t begin = (size_t)cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), 0)->valuedouble;
+        size_t begin =
+            (size_t)cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(t, "data_offsets"), 0)->valuedouble;
         memcpy(data + begin + 4 * index, &value, 4);
     }
     char *text = cJSON_PrintUnformatted(h);
@@ -106,8 +108,8 @@ static void expect_message(rams_status st, rams_status want, const char *name, c
 {
     const char *msg = rams_last_error();
     if (st != want || !strstr(msg, name) || !strstr(msg, words) || strchr(msg, '\n'))
-        fail_msg("got %s \"%s\", expected %s naming %s with \"%s\"", rams_status_name(st), msg, rams_status_name(want),
-                 name, words);
+        fail_msg("got %s \"%s\", expected %s naming %s with \"%s\"", rams_status_name(st), msg,
+                 rams_status_name(want), name, words);
 }
 
 static void expect_model_refusal(rams_status want, const char *words)
@@ -124,7 +126,8 @@ static void test_nan_in_a_bias_is_refused_at_load(void **state)
 {
     (void)state;
     write_model(valid_header(), "transformer.encoder.layer.1.attn.key.bias", 3, NAN);
-    expect_model_refusal(RAMS_ERR_FORMAT, "transformer.encoder.layer.1.attn.key.bias holds a non-finite value");
+    expect_model_refusal(RAMS_ERR_FORMAT,
+                         "transformer.encoder.layer.1.attn.key.bias holds a non-finite value");
 }
 
 static void test_inf_in_position_embeddings_is_refused_at_load(void **state)
@@ -204,27 +207,31 @@ static void test_metadata_wrong_types(void **state)
         rams_status want;
         const char *words;
     } cases[] = {
-        {"config field a string", "ramstrans.config", "hidden_size", "\"32\"", RAMS_ERR_FORMAT, "hidden_size"},
+        {"config field a string", "ramstrans.config", "hidden_size", "\"32\"", RAMS_ERR_FORMAT,
+         "hidden_size"},
         {"config field an array", "ramstrans.config", "num_layers", "[3]", RAMS_ERR_FORMAT, "num_layers"},
         {"config field null", "ramstrans.config", "num_classes", "null", RAMS_ERR_FORMAT, "num_classes"},
         {"ln_eps zero", "ramstrans.config", "ln_eps", "0", RAMS_ERR_LIMIT, "ln_eps"},
         {"alpha huge", "ramstrans.config", "alpha", "1e300", RAMS_ERR_LIMIT, "alpha"},
         {"num_classes 10^12", "ramstrans.config", "num_classes", "1e12", RAMS_ERR_LIMIT, "num_classes"},
         {"mlp_size 10^9", "ramstrans.config", "mlp_size", "1000000000", RAMS_ERR_LIMIT, "mlp_size"},
-        {"default_mode unknown", "ramstrans.config", "default_mode", "\"best\"", RAMS_ERR_FORMAT, "default_mode"},
+        {"default_mode unknown", "ramstrans.config", "default_mode", "\"best\"", RAMS_ERR_FORMAT,
+         "default_mode"},
         {"default_mode a number", "ramstrans.config", "default_mode", "2", RAMS_ERR_FORMAT, "default_mode"},
         {"std zero", "ramstrans.preprocess", "std", "[0.2,0,0.2]", RAMS_ERR_FORMAT, "std"},
         {"mean of 2", "ramstrans.preprocess", "mean", "[0.5,0.5]", RAMS_ERR_FORMAT, "mean"},
         {"mean strings", "ramstrans.preprocess", "mean", "[\"a\",\"b\",\"c\"]", RAMS_ERR_FORMAT, "mean"},
         {"mean beyond float", "ramstrans.preprocess", "mean", "[0.5,1e300,0.5]", RAMS_ERR_FORMAT, "mean[1]"},
         {"std 0 as a float", "ramstrans.preprocess", "std", "[0.2,0.2,1e-300]", RAMS_ERR_FORMAT, "std[2]"},
-        {"resize unknown mode", "ramstrans.preprocess", "resize", "{\"mode\":\"zoom\"}", RAMS_ERR_UNSUPPORTED, "zoom"},
-        {"resize width huge", "ramstrans.preprocess", "resize", "{\"mode\":\"fixed\",\"width\":1e9,\"height\":10}",
-         RAMS_ERR_LIMIT, "width"},
+        {"resize unknown mode", "ramstrans.preprocess", "resize", "{\"mode\":\"zoom\"}", RAMS_ERR_UNSUPPORTED,
+         "zoom"},
+        {"resize width huge", "ramstrans.preprocess", "resize",
+         "{\"mode\":\"fixed\",\"width\":1e9,\"height\":10}", RAMS_ERR_LIMIT, "width"},
         {"resize not an object", "ramstrans.preprocess", "resize", "7", RAMS_ERR_FORMAT, "resize.mode"},
-        {"crop negative", "ramstrans.preprocess", "crop", "{\"width\":-64,\"height\":64}", RAMS_ERR_LIMIT, "crop"},
-        {"interpolation bicubic", "ramstrans.preprocess", "interpolation", "\"bicubic\"", RAMS_ERR_UNSUPPORTED,
-         "interpolation"},
+        {"crop negative", "ramstrans.preprocess", "crop", "{\"width\":-64,\"height\":64}", RAMS_ERR_LIMIT,
+         "crop"},
+        {"interpolation bicubic", "ramstrans.preprocess", "interpolation", "\"bicubic\"",
+         RAMS_ERR_UNSUPPORTED, "interpolation"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         print_message("case: %s\n", cases[i].name);
@@ -238,7 +245,9 @@ static void test_metadata_wrong_types(void **state)
 static void test_metadata_values_not_strings(void **state)
 {
     (void)state;
-    static const struct { const char *name, *key, *raw, *words; } cases[] = {
+    static const struct {
+        const char *name, *key, *raw, *words;
+    } cases[] = {
         {"config an object, not a string", "ramstrans.config", "{\"image_size\":64}", "not a string"},
         {"config a JSON array string", "ramstrans.config", "\"[1,2]\"", "not an object"},
         {"config not JSON", "ramstrans.config", "\"{image_size:\"", "not valid JSON"},
@@ -337,7 +346,11 @@ static void test_input_with_nan_is_refused(void **state)
 static void test_input_of_wrong_shape_is_refused(void **state)
 {
     (void)state;
-    static const struct { const char *name; int ndim; int64_t shape[4]; } cases[] = {
+    static const struct {
+        const char *name;
+        int ndim;
+        int64_t shape[4];
+    } cases[] = {
         {"64x64x3 (channels last)", 3, {64, 64, 3}},
         {"2x3x64x64 (a batch)", 4, {2, 3, 64, 64}},
         {"3x32x32 (smaller)", 3, {3, 32, 32}},
@@ -359,7 +372,13 @@ static void test_input_of_wrong_shape_is_refused(void **state)
 static void test_bad_input_files(void **state)
 {
     (void)state;
-    static const struct { const char *name; const char *bytes; size_t size; rams_status want; const char *words; } cases[] = {
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t size;
+        rams_status want;
+        const char *words;
+    } cases[] = {
         {"empty", "", 0, RAMS_ERR_FORMAT, "not a JPEG, PNG, WebP or .npy"},
         {"text", "hello\n", 6, RAMS_ERR_FORMAT, "not a JPEG, PNG, WebP or .npy"},
         {"JPEG magic only", "\xff\xd8\xff", 3, RAMS_ERR_FORMAT, "JPEG"},

@@ -25,7 +25,8 @@ static char tmp_path[256];
 static int setup(void **state)
 {
     (void)state;
-    if (rams_read_file(test_data_path("tiny_f32.safetensors"), 1 << 30, &valid_bytes, &valid_size) != RAMS_OK) return -1;
+    if (rams_read_file(test_data_path("tiny_f32.safetensors"), 1 << 30, &valid_bytes, &valid_size) != RAMS_OK)
+        return -1;
     snprintf(tmp_path, sizeof tmp_path, "/tmp/rams_test_model_%d.safetensors", (int)getpid());
     return 0;
 }
@@ -76,13 +77,16 @@ static void set_metadata_json(cJSON *h, const char *key, cJSON *value)
 {
     char *text = cJSON_PrintUnformatted(value);
     cJSON_Delete(value);
-    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), key, cJSON_CreateString(text));
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), key,
+                                           cJSON_CreateString(text));
     free(text);
 }
 
 static cJSON *metadata_json(cJSON *h, const char *key)
 {
-    return cJSON_Parse(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), key)->valuestring);
+    return cJSON_Parse(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), key)
+            ->valuestring);
 }
 
 static void set_config_number(cJSON *h, const char *field, double value)
@@ -99,7 +103,8 @@ static void expect_refusal(rams_status want, const char *words)
     rams_status st = rams_model_load(tmp_path, NULL, &m);
     const char *msg = rams_last_error();
     if (st != want || !strstr(msg, tmp_path) || !strstr(msg, words))
-        fail_msg("got %s \"%s\", expected %s with \"%s\"", rams_status_name(st), msg, rams_status_name(want), words);
+        fail_msg("got %s \"%s\", expected %s with \"%s\"", rams_status_name(st), msg, rams_status_name(want),
+                 words);
     assert_null(m);
     assert_null(strchr(msg, '\n'));
 }
@@ -189,8 +194,8 @@ static void test_future_format_version(void **state)
 {
     (void)state;
     cJSON *h = valid_header();
-    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), "ramstrans.format_version",
-                                           cJSON_CreateString("3"));
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"),
+                                           "ramstrans.format_version", cJSON_CreateString("3"));
     write_with_header(h, 0);
     expect_refusal(RAMS_ERR_UNSUPPORTED, "format version 3");
 }
@@ -198,7 +203,12 @@ static void test_future_format_version(void **state)
 static void test_config_values(void **state)
 {
     (void)state;
-    struct { const char *field; double value; rams_status want; const char *words; } cases[] = {
+    struct {
+        const char *field;
+        double value;
+        rams_status want;
+        const char *words;
+    } cases[] = {
         {"num_layers", 1e12, RAMS_ERR_LIMIT, "num_layers"},
         {"hidden_size", -4, RAMS_ERR_LIMIT, "hidden_size"},
         {"hidden_size", 2.5, RAMS_ERR_FORMAT, "must be an integer"},
@@ -226,7 +236,11 @@ static void test_config_values(void **state)
 static void test_cls_tokens(void **state)
 {
     (void)state;
-    struct { double value; rams_status want; const char *words; } cases[] = {
+    struct {
+        double value;
+        rams_status want;
+        const char *words;
+    } cases[] = {
         {3, RAMS_ERR_LIMIT, "num_cls_tokens"},
         {0, RAMS_ERR_LIMIT, "num_cls_tokens"},
         {1.5, RAMS_ERR_FORMAT, "num_cls_tokens"},
@@ -277,7 +291,8 @@ static void test_preprocess_crop_mismatch(void **state)
     (void)state;
     cJSON *h = valid_header();
     cJSON *p = metadata_json(h, "ramstrans.preprocess");
-    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "crop"), "width", cJSON_CreateNumber(17));
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "crop"), "width",
+                                           cJSON_CreateNumber(17));
     set_metadata_json(h, "ramstrans.preprocess", p);
     write_with_header(h, 0);
     expect_refusal(RAMS_ERR_SHAPE, "crop");
@@ -294,7 +309,8 @@ static void test_unsupported_dtype(void **state)
 {
     (void)state;
     cJSON *h = valid_header();
-    cJSON_ReplaceItemInObjectCaseSensitive(tensor_entry(h, "part_head.bias"), "dtype", cJSON_CreateString("I64"));
+    cJSON_ReplaceItemInObjectCaseSensitive(tensor_entry(h, "part_head.bias"), "dtype",
+                                           cJSON_CreateString("I64"));
     write_with_header(h, 0);
     expect_refusal(RAMS_ERR_UNSUPPORTED, "part_head.bias");
 }

@@ -55,7 +55,8 @@ static void test_versions_and_dtypes(void **state)
     rams_npy t = load_ok("images/npy_f8_v1.npy");
     assert_int_equal(t.ndim, 1);
     assert_int_equal(t.shape[0], 4);
-    assert_true(t.data[0] == (float)0.1 && t.data[1] == -2.5f && t.data[2] == (float)1e-3 && t.data[3] == 3.0f);
+    assert_true(t.data[0] == (float)0.1 && t.data[1] == -2.5f && t.data[2] == (float)1e-3 &&
+                t.data[3] == 3.0f);
     rams_npy_free(&t);
 
     t = load_ok("images/npy_f4_scalar.npy");
@@ -113,22 +114,29 @@ static void test_header_parsing(void **state)
 {
     (void)state;
     /* Good: key order free, double quotes, no trailing comma, spaces. */
-    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, 0), RAMS_OK);
-    assert_int_equal(decode_dict("{\"shape\":(2,3),\"fortran_order\":False,\"descr\":\"<f4\"}   \n", 24, 0), RAMS_OK);
-    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }\n", 0, 0), RAMS_OK);
+    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, 0),
+                     RAMS_OK);
+    assert_int_equal(decode_dict("{\"shape\":(2,3),\"fortran_order\":False,\"descr\":\"<f4\"}   \n", 24, 0),
+                     RAMS_OK);
+    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }\n", 0, 0),
+                     RAMS_OK);
     /* Lying headers: data shorter or longer than the shape says. */
     assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 20, 0),
                      RAMS_ERR_FORMAT);
     assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 28, 0),
                      RAMS_ERR_FORMAT);
     /* Overflowing shapes and limits. */
-    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }",
-                                 24, 0), RAMS_ERR_LIMIT);
-    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 24, 0),
-                     RAMS_ERR_FORMAT);
+    assert_int_equal(
+        decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }", 24,
+                    0),
+        RAMS_ERR_LIMIT);
+    assert_int_equal(
+        decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 24, 0),
+        RAMS_ERR_FORMAT);
     assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, 5),
                      RAMS_ERR_LIMIT);
-    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, 6), RAMS_OK);
+    assert_int_equal(decode_dict("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n", 24, 6),
+                     RAMS_OK);
     /* Malformed dicts. */
     const char *bad[] = {
         "",

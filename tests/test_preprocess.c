@@ -64,8 +64,8 @@ static void test_resize_matches_pil(void **state)
             for (size_t i = 0; i < count; i++)
                 if ((float)dst[i] != want[i] && bad++ == 0) first = i;
             if (bad)
-                fail_msg("%dx%d -> %dx%d: %zu of %zu bytes differ from PIL, first at %zu (%d vs %g)", sw, sh, dw, dh,
-                         bad, count, first, dst[first], want[first]);
+                fail_msg("%dx%d -> %dx%d: %zu of %zu bytes differ from PIL, first at %zu (%d vs %g)", sw, sh,
+                         dw, dh, bad, count, first, dst[first], want[first]);
             free(src);
             free(dst);
         }
@@ -87,8 +87,8 @@ static void test_pipeline_matches_torchvision(void **state)
     size_t exact = 0, total = 0;
     while (fgets(line, sizeof line, f)) {
         int sw, sh, a1, a2, cw, ch, rw, rh, cx, cy;
-        if (sscanf(line, "pre %d %d %31s %d %d %d %d %d %d %d %d %199s", &sw, &sh, mode, &a1, &a2, &cw, &ch, &rw, &rh,
-                   &cx, &cy, file) != 12)
+        if (sscanf(line, "pre %d %d %31s %d %d %d %d %d %d %d %d %199s", &sw, &sh, mode, &a1, &a2, &cw, &ch,
+                   &rw, &rh, &cx, &cy, file) != 12)
             continue;
         rams_preprocess pp = {0};
         if (strcmp(mode, "fixed") == 0) {
@@ -124,8 +124,8 @@ static void test_pipeline_matches_torchvision(void **state)
         if (rams_preprocess_rgb(src, sw, sh, (size_t)sw * 3, &pp, got, &geo) != RAMS_OK)
             fail_msg("%s: %s", file, rams_last_error());
         if (geo.resized_width != rw || geo.resized_height != rh || geo.crop_x != cx || geo.crop_y != cy)
-            fail_msg("%s: geometry resized %dx%d crop at %d,%d; torchvision %dx%d at %d,%d", file, geo.resized_width,
-                     geo.resized_height, geo.crop_x, geo.crop_y, rw, rh, cx, cy);
+            fail_msg("%s: geometry resized %dx%d crop at %d,%d; torchvision %dx%d at %d,%d", file,
+                     geo.resized_width, geo.resized_height, geo.crop_x, geo.crop_y, rw, rh, cx, cy);
         assert_int_equal(geo.image_width, sw);
         assert_int_equal(geo.crop_width, cw);
         double ratio = test_tolerance_ratio(got, want, count, 0.0, 1e-6);
@@ -139,8 +139,8 @@ static void test_pipeline_matches_torchvision(void **state)
         cases++;
     }
     fclose(f);
-    print_message("%d pipelines within 1e-6 of torchvision (worst %g e-6), %zu of %zu values bit-identical\n", cases,
-                  worst, exact, total);
+    print_message("%d pipelines within 1e-6 of torchvision (worst %g e-6), %zu of %zu values bit-identical\n",
+                  cases, worst, exact, total);
     assert_true(cases >= 10);
 }
 
@@ -150,7 +150,8 @@ static void test_released_geometry(void **state)
     (void)state;
     int w = 123, h = 77;
     uint8_t *src = source_pixels(w, h, (size_t)w * 3);
-    rams_preprocess pp = {RAMS_RESIZE_FIXED, 600, 600, 0, 448, 448, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+    rams_preprocess pp = {RAMS_RESIZE_FIXED,       600, 600, 0, 448, 448, {0.485f, 0.456f, 0.406f},
+                          {0.229f, 0.224f, 0.225f}};
     float *out = malloc(sizeof(float) * 3 * 448 * 448);
     rams_geometry geo;
     assert_int_equal(rams_preprocess_rgb(src, w, h, (size_t)w * 3, &pp, out, &geo), RAMS_OK);
@@ -205,15 +206,15 @@ static void test_box_to_image(void **state)
     /* 1000 x 800 photo, Resize((600, 600)), CenterCrop(448) at 76. */
     rams_geometry geo = {1000, 800, 600, 600, 76, 76, 448, 448};
     rams_box b = rams_box_to_image(&geo, (rams_box){0, 0, 447, 447});
-    assert_int_equal(b.left, 126);   /* floor(76 * 1000 / 600)          */
-    assert_int_equal(b.right, 873);  /* ceil(524 * 1000 / 600) - 1      */
-    assert_int_equal(b.top, 101);    /* floor(76 * 800 / 600)           */
-    assert_int_equal(b.bottom, 698); /* ceil(524 * 800 / 600) - 1       */
+    assert_int_equal(b.left, 126);                           /* floor(76 * 1000 / 600)          */
+    assert_int_equal(b.right, 873);                          /* ceil(524 * 1000 / 600) - 1      */
+    assert_int_equal(b.top, 101);                            /* floor(76 * 800 / 600)           */
+    assert_int_equal(b.bottom, 698);                         /* ceil(524 * 800 / 600) - 1       */
     b = rams_box_to_image(&geo, (rams_box){10, 20, 10, 20}); /* one input pixel */
-    assert_int_equal(b.left, 160);                            /* floor(96 * 1000 / 600) */
-    assert_int_equal(b.right, 161);                           /* ceil(97 * 1000 / 600) - 1 */
-    assert_int_equal(b.top, 114);                             /* floor(86 * 800 / 600) */
-    assert_int_equal(b.bottom, 115);                          /* ceil(87 * 800 / 600) - 1 */
+    assert_int_equal(b.left, 160);                           /* floor(96 * 1000 / 600) */
+    assert_int_equal(b.right, 161);                          /* ceil(97 * 1000 / 600) - 1 */
+    assert_int_equal(b.top, 114);                            /* floor(86 * 800 / 600) */
+    assert_int_equal(b.bottom, 115);                         /* ceil(87 * 800 / 600) - 1 */
     /* No resize, no crop: the identity. */
     rams_geometry same = {64, 48, 64, 48, 0, 0, 64, 48};
     b = rams_box_to_image(&same, (rams_box){3, 5, 40, 60});

@@ -20,16 +20,16 @@
 #include "ramstrans.h"
 #include "test_util.h"
 
-#define WORKERS 4
-#define ROUNDS 2
+#define WORKERS    4
+#define ROUNDS     2
 #define MAX_INPUTS 16
 
 /* Images decoded and preprocessed through rams_classify_file, next to tensors given directly. */
 static const char *const image_names[] = {
     "images/jpeg_420.jpg", "images/jpeg_gray_progressive.jpg", "images/jpeg_cmyk_adobe.jpg",
-    "images/png_rgba.png", "images/png_adam7_p2.png",         "images/png_l16.png",
+    "images/png_rgba.png", "images/png_adam7_p2.png",          "images/png_l16.png",
 };
-#define IMAGES (int)(sizeof image_names / sizeof image_names[0])
+#define IMAGES  (int)(sizeof image_names / sizeof image_names[0])
 #define TENSORS 8
 
 typedef struct {
@@ -44,7 +44,7 @@ typedef struct {
 
 typedef struct {
     const rams_model *model;
-    int size;            /* S */
+    int size; /* S */
     float *tensors[TENSORS];
     char image_paths[IMAGES][4096];
     const char *bad_path; /* a missing file: its error must name it */
@@ -202,7 +202,8 @@ static int setup(void **state)
         in.tensors[t] = x;
     }
     free(a), free(b);
-    for (int i = 0; i < IMAGES; i++) snprintf(in.image_paths[i], sizeof in.image_paths[i], "%s", test_data_path(image_names[i]));
+    for (int i = 0; i < IMAGES; i++)
+        snprintf(in.image_paths[i], sizeof in.image_paths[i], "%s", test_data_path(image_names[i]));
     in.bad_path = "/nonexistent/test_threads_missing.png";
 
     /* The serial references, one context per thread count, inputs in order. */
@@ -256,8 +257,8 @@ static void test_shared_model_matches_serial(void **state)
     for (int i = 0; i < WORKERS; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < WORKERS; i++) {
         if (w[i].errors || w[i].mismatches)
-            fail_msg("worker %d (context threads %d): %d mismatches, %d errors; first: %s", i, w[i].ctx_threads,
-                     w[i].mismatches, w[i].errors, w[i].first_problem);
+            fail_msg("worker %d (context threads %d): %d mismatches, %d errors; first: %s", i,
+                     w[i].ctx_threads, w[i].mismatches, w[i].errors, w[i].first_problem);
         assert_int_equal(w[i].runs, ROUNDS * input_count());
         assert_int_equal(w[i].bad_message_wrong, 0);
     }

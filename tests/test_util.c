@@ -25,7 +25,8 @@ float *test_load_npy(const char *name, size_t *count, int64_t shape[4], int *ndi
     uint8_t *bytes;
     size_t size;
     const char *path = test_data_path(name);
-    if (rams_read_file(path, (size_t)1 << 30, &bytes, &size) != RAMS_OK) fail_msg("cannot read %s: %s", path, rams_last_error());
+    if (rams_read_file(path, (size_t)1 << 30, &bytes, &size) != RAMS_OK)
+        fail_msg("cannot read %s: %s", path, rams_last_error());
     rams_npy t;
     if (rams_npy_decode(bytes, size, path, (size_t)1 << 28, &t) != RAMS_OK) fail_msg("%s", rams_last_error());
     free(bytes);
@@ -54,7 +55,8 @@ double *test_load_npy_f64(const char *name, size_t *count)
     uint8_t *bytes;
     size_t size;
     const char *path = test_data_path(name);
-    if (rams_read_file(path, (size_t)1 << 30, &bytes, &size) != RAMS_OK) fail_msg("cannot read %s: %s", path, rams_last_error());
+    if (rams_read_file(path, (size_t)1 << 30, &bytes, &size) != RAMS_OK)
+        fail_msg("cannot read %s: %s", path, rams_last_error());
     if (size < 12 || memcmp(bytes, "\x93NUMPY", 6)) fail_msg("%s: not a .npy file", path);
     size_t hlen = bytes[8] | (size_t)bytes[9] << 8, start = 10;
     if (bytes[6] >= 2) hlen |= (size_t)bytes[10] << 16 | (size_t)bytes[11] << 24, start = 12;
@@ -69,20 +71,32 @@ double *test_load_npy_f64(const char *name, size_t *count)
     for (const char *c = sh + 10; *c && *c != ')';) {
         char *end;
         long v = strtol(c, &end, 10);
-        if (end == c) { c++; continue; }
+        if (end == c) {
+            c++;
+            continue;
+        }
         n *= (size_t)v;
         c = end;
     }
-    size_t elem = !strncmp(d, "<f8", 3) ? 8 : !strncmp(d, "<f4", 3) || !strncmp(d, "<i4", 3) ? 4 : !strncmp(d, "|u1", 3) ? 1 : 0;
+    size_t elem = !strncmp(d, "<f8", 3)                            ? 8
+                  : !strncmp(d, "<f4", 3) || !strncmp(d, "<i4", 3) ? 4
+                  : !strncmp(d, "|u1", 3)                          ? 1
+                                                                   : 0;
     if (!elem) fail_msg("%s: unsupported dtype %.3s", path, d);
     const uint8_t *data = bytes + start + hlen;
     if (data + n * elem > bytes + size) fail_msg("%s: truncated data", path);
     double *out = malloc((n ? n : 1) * sizeof *out);
     for (size_t i = 0; i < n; i++) {
         if (!strncmp(d, "<f8", 3)) memcpy(&out[i], data + 8 * i, 8);
-        else if (!strncmp(d, "<f4", 3)) { float f; memcpy(&f, data + 4 * i, 4); out[i] = f; }
-        else if (!strncmp(d, "<i4", 3)) { int32_t v; memcpy(&v, data + 4 * i, 4); out[i] = v; }
-        else out[i] = data[i];
+        else if (!strncmp(d, "<f4", 3)) {
+            float f;
+            memcpy(&f, data + 4 * i, 4);
+            out[i] = f;
+        } else if (!strncmp(d, "<i4", 3)) {
+            int32_t v;
+            memcpy(&v, data + 4 * i, 4);
+            out[i] = v;
+        } else out[i] = data[i];
     }
     free(header);
     free(bytes);

@@ -13,7 +13,10 @@ void rams_layernorm(float *out, int out_stride, const float *in, int in_stride, 
     rams_vecmath()->layernorm(out, out_stride, in, in_stride, rows, dim, weight, bias, eps);
 }
 
-void rams_softmax_rows(float *x, int rows, int n, int stride) { rams_vecmath()->softmax_rows(x, rows, n, stride); }
+void rams_softmax_rows(float *x, int rows, int n, int stride)
+{
+    rams_vecmath()->softmax_rows(x, rows, n, stride);
+}
 
 void rams_softmax(const float *logits, float *probs, int n)
 {

@@ -12,8 +12,8 @@
 extern const rams_gemm_backend rams_backend_f32, rams_backend_bf16_portable;
 extern const rams_gemm_backend rams_backend_int8_portable;
 #ifdef RAMS_HAVE_X86_KERNELS
-extern const rams_gemm_backend rams_backend_int8_amx, rams_backend_int8_avx512_vnni, rams_backend_int8_avx_vnni,
-    rams_backend_int8_avx2;
+extern const rams_gemm_backend rams_backend_int8_amx, rams_backend_int8_avx512_vnni,
+    rams_backend_int8_avx_vnni, rams_backend_int8_avx2;
 #endif
 #ifdef RAMS_HAVE_X86_KERNELS
 extern const rams_gemm_backend rams_backend_bf16_amx, rams_backend_bf16_avx512;
@@ -23,18 +23,14 @@ extern const rams_gemm_backend rams_backend_bf16_amx, rams_backend_bf16_avx512;
 const rams_gemm_backend *const rams_gemm_backends[] = {
     &rams_backend_f32,
 #ifdef RAMS_HAVE_X86_KERNELS
-    &rams_backend_bf16_amx,
-    &rams_backend_bf16_avx512,
+    &rams_backend_bf16_amx,      &rams_backend_bf16_avx512,
 #endif
     &rams_backend_bf16_portable,
 #ifdef RAMS_HAVE_X86_KERNELS
-    &rams_backend_int8_amx,
-    &rams_backend_int8_avx512_vnni,
-    &rams_backend_int8_avx_vnni,
-    &rams_backend_int8_avx2,
+    &rams_backend_int8_amx,      &rams_backend_int8_avx512_vnni,
+    &rams_backend_int8_avx_vnni, &rams_backend_int8_avx2,
 #endif
-    &rams_backend_int8_portable,
-    NULL,
+    &rams_backend_int8_portable, NULL,
 };
 
 const rams_gemm_backend *rams_gemm_backend_named(const char *name)
@@ -52,7 +48,8 @@ static void list_names(char *buf, size_t size)
         n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", rams_gemm_backends[i]->name);
 }
 
-rams_status rams_gemm_backend_choose(rams_precision precision, const char *kernel, const rams_gemm_backend **out)
+rams_status rams_gemm_backend_choose(rams_precision precision, const char *kernel,
+                                     const rams_gemm_backend **out)
 {
     const char *origin = "kernel";
     if (!kernel) {
@@ -63,7 +60,8 @@ rams_status rams_gemm_backend_choose(rams_precision precision, const char *kerne
             if (!be) {
                 char names[256];
                 list_names(names, sizeof names);
-                return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "RAMSTRANS_KERNEL=%s names no kernel (there are %s)", env, names);
+                return rams_fail(RAMS_ERR_INVALID_ARGUMENT,
+                                 "RAMSTRANS_KERNEL=%s names no kernel (there are %s)", env, names);
             }
             if (be->precision == precision) kernel = env, origin = "RAMSTRANS_KERNEL";
         }
@@ -73,15 +71,18 @@ rams_status rams_gemm_backend_choose(rams_precision precision, const char *kerne
         if (!be) {
             char names[256];
             list_names(names, sizeof names);
-            return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s %s: no such kernel (there are %s)", origin, kernel, names);
+            return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s %s: no such kernel (there are %s)", origin,
+                             kernel, names);
         }
         if (be->precision != precision)
-            return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s %s computes in %s, not in the %s asked for", origin, kernel,
-                             rams_precision_name(be->precision), rams_precision_name(precision));
+            return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "%s %s computes in %s, not in the %s asked for",
+                             origin, kernel, rams_precision_name(be->precision),
+                             rams_precision_name(precision));
         if (!be->available()) {
             const rams_cpu_info *cpu = rams_cpu();
             if (strstr(be->name, "-amx") && cpu->amx_in_cpuid && cpu->amx_refused)
-                return rams_fail(RAMS_ERR_UNSUPPORTED, "%s %s: this CPU has AMX but %s", origin, kernel, cpu->amx_refused);
+                return rams_fail(RAMS_ERR_UNSUPPORTED, "%s %s: this CPU has AMX but %s", origin, kernel,
+                                 cpu->amx_refused);
             return rams_fail(RAMS_ERR_UNSUPPORTED, "%s %s: this CPU has no %s", origin, kernel, be->needs);
         }
         *out = be;
@@ -125,5 +126,6 @@ rams_status rams_precision_parse(const char *name, rams_precision *out)
             *out = (rams_precision)i;
             return RAMS_OK;
         }
-    return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "unknown precision \"%s\" (f32, bf16 or int8)", name ? name : "(null)");
+    return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "unknown precision \"%s\" (f32, bf16 or int8)",
+                     name ? name : "(null)");
 }

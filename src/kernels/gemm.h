@@ -28,8 +28,8 @@
 /* A Linear layer's weight matrix W [out_dim, in_dim] as the model's backend holds it. */
 typedef struct {
     int out_dim, in_dim;
-    const float *f32;    /* backends without `pack`: the f32 weights (mapped, or widened at load) */
-    const void *packed;  /* backends with `pack`: the backend's layout, made once at load;
+    const float *f32;   /* backends without `pack`: the f32 weights (mapped, or widened at load) */
+    const void *packed; /* backends with `pack`: the backend's layout, made once at load;
                           * 64-byte aligned; NULL for f32                                        */
 } rams_matrix;
 
@@ -37,10 +37,10 @@ typedef struct {
 typedef void (*rams_row_reader)(const void *src, int row, float *dst);
 
 typedef struct rams_gemm_backend {
-    const char *name;          /* "bf16-amx", ...: what rams_model_info.kernel reports           */
+    const char *name; /* "bf16-amx", ...: what rams_model_info.kernel reports           */
     rams_precision precision;
-    const char *needs;         /* what the CPU must offer, for messages ("AMX-BF16")             */
-    int (*available)(void);    /* 1 when this CPU and OS run it                                   */
+    const char *needs;      /* what the CPU must offer, for messages ("AMX-BF16")             */
+    int (*available)(void); /* 1 when this CPU and OS run it                                   */
     /* Bytes of an [out_dim, in_dim] matrix in the packed layout; NULL: the backend reads `f32`. */
     size_t (*packed_bytes)(int out_dim, int in_dim);
     /* Fills dst (packed_bytes, 64-byte aligned, any contents) from the rows `read` gives; `row` is
@@ -66,7 +66,8 @@ const rams_gemm_backend *rams_gemm_backend_for(rams_precision precision);
 /* The same with the reasons: `kernel` (NULL: choose) must be of `precision` and run here; else a
  * message and RAMS_ERR_INVALID_ARGUMENT (no such kernel, another precision) or
  * RAMS_ERR_UNSUPPORTED (this CPU lacks it; int8). */
-rams_status rams_gemm_backend_choose(rams_precision precision, const char *kernel, const rams_gemm_backend **out);
+rams_status rams_gemm_backend_choose(rams_precision precision, const char *kernel,
+                                     const rams_gemm_backend **out);
 /* Every backend, fastest first within a precision; NULL-terminated (tests walk it). */
 extern const rams_gemm_backend *const rams_gemm_backends[];
 
@@ -78,19 +79,25 @@ typedef struct {
 } rams_gemm_thread;
 
 /* float32, single-threaded OpenBLAS (the library's pool owns the threads); GEMV for one row. */
-void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim, const float *W,
-                   int out_dim);
+void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows, int in_dim,
+                   const float *W, int out_dim);
 
 /* bfloat16: round to nearest even (NaN kept a NaN), and back (exact). */
 static inline uint16_t rams_f32_to_bf16(float f)
 {
-    union { float f; uint32_t u; } v = {f};
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
     if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40);
     return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
 }
 static inline float rams_bf16_to_f32(uint16_t h)
 {
-    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
+    union {
+        uint32_t u;
+        float f;
+    } v = {(uint32_t)h << 16};
     return v.f;
 }
 static inline float rams_round_bf16(float f) { return rams_bf16_to_f32(rams_f32_to_bf16(f)); }
@@ -102,8 +109,12 @@ static inline float rams_round_bf16(float f) { return rams_bf16_to_f32(rams_f32_
  * panels to an even number of panels (the kernels take two at a time).  One tile row (16 columns x
  * 2 inputs = 64 bytes) is one pair of one panel; a panel is Kp * 16 values. */
 #define RAMS_BF16_KSTEP 32
-static inline int rams_bf16_kpad(int in_dim) { return (in_dim + RAMS_BF16_KSTEP - 1) / RAMS_BF16_KSTEP * RAMS_BF16_KSTEP; }
+static inline int rams_bf16_kpad(int in_dim)
+{
+    return (in_dim + RAMS_BF16_KSTEP - 1) / RAMS_BF16_KSTEP * RAMS_BF16_KSTEP;
+}
 size_t rams_bf16_vnni_bytes(int out_dim, int in_dim);
-void rams_bf16_vnni_pack(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src, float *row);
+void rams_bf16_vnni_pack(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src,
+                         float *row);
 
 #endif

@@ -12,9 +12,13 @@
 
 /* ---- the bf16 [out_dim, in_dim] layout of this backend ------------------------------------- */
 
-static size_t rowmajor_bytes(int out_dim, int in_dim) { return (size_t)out_dim * (size_t)in_dim * sizeof(uint16_t); }
+static size_t rowmajor_bytes(int out_dim, int in_dim)
+{
+    return (size_t)out_dim * (size_t)in_dim * sizeof(uint16_t);
+}
 
-static void rowmajor_pack(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src, float *row)
+static void rowmajor_pack(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src,
+                          float *row)
 {
     uint16_t *w = dst;
     for (int o = 0; o < out_dim; o++) {
@@ -46,8 +50,8 @@ static size_t portable_scratch_bytes(int rows, int in_dim)
     return (panel_room(in_dim) + (size_t)(rows < 1 ? 1 : rows) * in_dim) * sizeof(float);
 }
 
-static void portable_gemm(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
-                          void *scratch, size_t scratch_bytes)
+static void portable_gemm(float *out, int out_stride, const float *in, int in_stride, int rows,
+                          const rams_matrix *W, void *scratch, size_t scratch_bytes)
 {
     int K = W->in_dim, N = W->out_dim, NC = panel_rows(N, K);
     const uint16_t *w = W->packed;
@@ -69,10 +73,10 @@ static void portable_gemm(float *out, int out_stride, const float *in, int in_st
             const uint16_t *src = w + (size_t)n0 * K;
             for (size_t i = 0; i < (size_t)n * K; i++) widened[i] = rams_bf16_to_f32(src[i]);
             float *o = out + (size_t)r0 * out_stride + n0;
-            if (m == 1)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, 1.0f, widened, K, a, 1, 1.0f, o, 1);
+            if (m == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, K, 1.0f, widened, K, a, 1, 1.0f, o, 1);
             else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f, a, K, widened, K, 1.0f, o, out_stride);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, 1.0f, a, K, widened, K, 1.0f, o,
+                            out_stride);
         }
     }
 }
@@ -98,7 +102,8 @@ size_t rams_bf16_vnni_bytes(int out_dim, int in_dim)
     return panels * (size_t)rams_bf16_kpad(in_dim) * 16 * sizeof(uint16_t);
 }
 
-void rams_bf16_vnni_pack(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src, float *row)
+void rams_bf16_vnni_pack(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src,
+                         float *row)
 {
     uint16_t *w = dst;
     int Kp = rams_bf16_kpad(in_dim);
@@ -106,6 +111,7 @@ void rams_bf16_vnni_pack(void *dst, int out_dim, int in_dim, rams_row_reader rea
     for (int o = 0; o < out_dim; o++) {
         read(src, o, row);
         uint16_t *panel = w + (size_t)(o / 16) * Kp * 16;
-        for (int i = 0; i < in_dim; i++) panel[(size_t)(i / 2) * 32 + (o % 16) * 2 + (i % 2)] = rams_f32_to_bf16(row[i]);
+        for (int i = 0; i < in_dim; i++)
+            panel[(size_t)(i / 2) * 32 + (o % 16) * 2 + (i % 2)] = rams_f32_to_bf16(row[i]);
     }
 }

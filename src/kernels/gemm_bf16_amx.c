@@ -15,21 +15,21 @@
 
 #ifdef RAMS_KERNEL_EMULATE
 #include "emulate_x86.h" /* tests: the same tile program in plain C */
-#define BACKEND rams_backend_bf16_amx_emulated
+#define BACKEND      rams_backend_bf16_amx_emulated
 #define BACKEND_NAME "bf16-amx (emulated)"
 static int available(void) { return 1; }
 #else
 #include <immintrin.h>
 
 #include "../cpu.h"
-#define BACKEND rams_backend_bf16_amx
-#define BACKEND_NAME "bf16-amx"
-#define T_LOADCONFIG(cfg) _tile_loadconfig(cfg)
-#define T_RELEASE() _tile_release()
-#define T_ZERO(t) _tile_zero(t)
-#define T_LOAD(t, p, stride) _tile_loadd(t, p, stride)
+#define BACKEND               rams_backend_bf16_amx
+#define BACKEND_NAME          "bf16-amx"
+#define T_LOADCONFIG(cfg)     _tile_loadconfig(cfg)
+#define T_RELEASE()           _tile_release()
+#define T_ZERO(t)             _tile_zero(t)
+#define T_LOAD(t, p, stride)  _tile_loadd(t, p, stride)
 #define T_STORE(t, p, stride) _tile_stored(t, p, stride)
-#define T_DPBF16(c, a, b) _tile_dpbf16ps(c, a, b)
+#define T_DPBF16(c, a, b)     _tile_dpbf16ps(c, a, b)
 static int available(void) { return rams_cpu()->amx_bf16; }
 #endif
 
@@ -42,7 +42,10 @@ typedef struct {
     uint8_t rows[16];
 } __attribute__((aligned(64))) tile_config;
 
-static size_t scratch_bytes(int rows, int in_dim) { return rams_bf16_x86_scratch(rows, in_dim, MR, 32 * 32 * 4 + 64); }
+static size_t scratch_bytes(int rows, int in_dim)
+{
+    return rams_bf16_x86_scratch(rows, in_dim, MR, 32 * 32 * 4 + 64);
+}
 
 static void gemm(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
                  void *scratch, size_t scratch_bytes)
@@ -51,8 +54,8 @@ static void gemm(float *out, int out_stride, const float *in, int in_stride, int
     int panels = (N + 31) / 32 * 2, block = rams_bf16_panel_block(Kp);
     size_t a_stride = (size_t)Kp * 2; /* bytes */
     const uint16_t *w = W->packed;
-    float *c = rams_align64(scratch);                /* [32][32] f32: one finished block */
-    uint16_t *a = (uint16_t *)(c + 32 * 32);        /* 64-byte aligned after 4 KB        */
+    float *c = rams_align64(scratch);        /* [32][32] f32: one finished block */
+    uint16_t *a = (uint16_t *)(c + 32 * 32); /* 64-byte aligned after 4 KB        */
     int cap = (int)((scratch_bytes - 128 - 32 * 32 * 4 - 64) / a_stride) / MR * MR;
     if (cap < MR) cap = MR; /* never: scratch_bytes(1, K) holds one block */
 

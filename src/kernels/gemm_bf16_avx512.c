@@ -11,33 +11,30 @@
 
 #ifdef RAMS_KERNEL_EMULATE
 #include "emulate_x86.h" /* tests: the same loops in plain C */
-#define BACKEND rams_backend_bf16_avx512_emulated
+#define BACKEND      rams_backend_bf16_avx512_emulated
 #define BACKEND_NAME "bf16-avx512 (emulated)"
 static int available(void) { return 1; }
 #else
 #include <immintrin.h>
 
 #include "../cpu.h"
-#define BACKEND rams_backend_bf16_avx512
-#define BACKEND_NAME "bf16-avx512"
+#define BACKEND         rams_backend_bf16_avx512
+#define BACKEND_NAME    "bf16-avx512"
 typedef __m512 v16f;
 typedef __m512i v32bf;
-#define V_ZERO() _mm512_setzero_ps()
-#define V_ZERO_BF() _mm512_setzero_si512()
-#define V_LOAD_BF(p) _mm512_loadu_si512((const void *)(p))
+#define V_ZERO()        _mm512_setzero_ps()
+#define V_ZERO_BF()     _mm512_setzero_si512()
+#define V_LOAD_BF(p)    _mm512_loadu_si512((const void *)(p))
 /* A pair of bf16 activations broadcast to every lane (_mm_loadu_si32 may alias the uint16_t
  * scratch, which an int32_t pointer may not; it compiles to one broadcast load). */
-static inline __m512i set1_pair(const uint16_t *p)
-{
-    return _mm512_broadcastd_epi32(_mm_loadu_si32(p));
-}
-#define V_SET1_PAIR(p) set1_pair(p)
+static inline __m512i set1_pair(const uint16_t *p) { return _mm512_broadcastd_epi32(_mm_loadu_si32(p)); }
+#define V_SET1_PAIR(p)  set1_pair(p)
 #define V_DP(acc, a, b) _mm512_dpbf16_ps((acc), (__m512bh)(a), (__m512bh)(b))
 /* out[0..n) += v, for n <= 16 */
-#define V_ADD_STORE(out, v, n)                                                                         \
-    do {                                                                                               \
-        __mmask16 k_ = (__mmask16)((n) >= 16 ? 0xffff : ((1u << (n)) - 1));                            \
-        _mm512_mask_storeu_ps((out), k_, _mm512_add_ps(_mm512_maskz_loadu_ps(k_, (out)), (v)));         \
+#define V_ADD_STORE(out, v, n)                                                                  \
+    do {                                                                                        \
+        __mmask16 k_ = (__mmask16)((n) >= 16 ? 0xffff : ((1u << (n)) - 1));                     \
+        _mm512_mask_storeu_ps((out), k_, _mm512_add_ps(_mm512_maskz_loadu_ps(k_, (out)), (v))); \
     } while (0)
 static int available(void) { return rams_cpu()->avx512_bf16; }
 #endif
@@ -93,7 +90,8 @@ static void gemm(float *out, int out_stride, const float *in, int in_stride, int
                     if (cv <= 0) break;
                     const uint16_t *w0 = w + (size_t)p * Kp * 16;
                     block_12x32(a + (size_t)r0 * Kp, Kp, w0, w0 + (size_t)Kp * 16,
-                                out + (size_t)(m0 + r0) * out_stride + p * 16, out_stride, rv, cv < 32 ? cv : 32);
+                                out + (size_t)(m0 + r0) * out_stride + p * 16, out_stride, rv,
+                                cv < 32 ? cv : 32);
                 }
             }
         }

@@ -29,7 +29,8 @@ static inline size_t rams_bf16_x86_scratch(int rows, int in_dim, int row_block, 
 }
 
 /* Rows [0, m) of `in` rounded to bf16 into a[m_pad][Kp], zeros in the padding. */
-static inline void rams_bf16_round_rows(uint16_t *a, int Kp, const float *in, int in_stride, int m, int m_pad, int K)
+static inline void rams_bf16_round_rows(uint16_t *a, int Kp, const float *in, int in_stride, int m, int m_pad,
+                                        int K)
 {
     for (int r = 0; r < m; r++) {
         const float *src = in + (size_t)r * in_stride;

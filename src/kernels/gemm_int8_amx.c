@@ -12,23 +12,23 @@
 
 #ifdef RAMS_KERNEL_EMULATE
 #include "emulate_int8.h"
-#define KERNEL rams_i8_kernel_amx_emulated
+#define KERNEL      rams_i8_kernel_amx_emulated
 #define KERNEL_NAME "int8-amx (emulated)"
 #else
 #include <immintrin.h>
-#define KERNEL rams_i8_kernel_amx
-#define KERNEL_NAME "int8-amx"
-#define T_LOADCONFIG(cfg) _tile_loadconfig(cfg)
-#define T_RELEASE() _tile_release()
-#define T_ZERO(t) _tile_zero(t)
-#define T_LOAD(t, p, stride) _tile_loadd(t, p, stride)
+#define KERNEL                rams_i8_kernel_amx
+#define KERNEL_NAME           "int8-amx"
+#define T_LOADCONFIG(cfg)     _tile_loadconfig(cfg)
+#define T_RELEASE()           _tile_release()
+#define T_ZERO(t)             _tile_zero(t)
+#define T_LOAD(t, p, stride)  _tile_loadd(t, p, stride)
 #define T_STORE(t, p, stride) _tile_stored(t, p, stride)
-#define T_DPBUSD(c, a, b) _tile_dpbusd(c, a, b)
+#define T_DPBUSD(c, a, b)     _tile_dpbusd(c, a, b)
 #endif
 
-#define I8_MR 32
-#define I8_NR 32
-#define I8_PACKED 1
+#define I8_MR      32
+#define I8_NR      32
+#define I8_PACKED  1
 #define I8_A_INT16 0
 
 typedef struct {
@@ -51,7 +51,8 @@ static void amx_begin(void)
 
 static void amx_end(void) { T_RELEASE(); }
 
-static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad, int32_t *c)
+static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad,
+                           int32_t *c)
 {
     const char *a0 = (const char *)a, *a1 = a0 + 16 * a_stride;
     T_ZERO(0);
@@ -77,6 +78,15 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel KERNEL = {
-    .id = RAMS_I8_AMX, .name = KERNEL_NAME, .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
-    .begin = amx_begin, .end = amx_end, .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
+    .id = RAMS_I8_AMX,
+    .name = KERNEL_NAME,
+    .mr = I8_MR,
+    .nr = I8_NR,
+    .a_int16 = I8_A_INT16,
+    .packed = I8_PACKED,
+    .begin = amx_begin,
+    .end = amx_end,
+    .gemm = i8_driver_gemm,
+    .gemm_int32 = i8_driver_gemm_int32,
+    .quantize = i8_driver_quantize,
 };

@@ -9,23 +9,24 @@
 
 #include "gemm_int8.h"
 
-#define I8_MR 6
-#define I8_NR 8
-#define I8_PACKED 1
+#define I8_MR      6
+#define I8_NR      8
+#define I8_PACKED  1
 #define I8_A_INT16 1
 
 /* Compilers spill some of the twelve accumulators of this tile to the stack (GCC 12 did, at half
  * the speed), so the loop is written in assembly: ymm4-15 accumulate, ymm0-1 hold the widened
  * weights, ymm2 a row's broadcast activations, ymm3 each product.  Rows 0-2 are read from a,
  * rows 3-5 from a + 3 * stride; two groups of 4 k per iteration (k_pad / 4 is even). */
-#define I8_MADD_ROW(addr, lo, hi)                                                                     \
-    "vpbroadcastq " addr ", %%ymm2\n\t"                                                                \
-    "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                                              \
-    "vpaddd %%ymm3, %%" lo ", %%" lo "\n\t"                                                            \
-    "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"                                                              \
+#define I8_MADD_ROW(addr, lo, hi)           \
+    "vpbroadcastq " addr ", %%ymm2\n\t"     \
+    "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"   \
+    "vpaddd %%ymm3, %%" lo ", %%" lo "\n\t" \
+    "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"   \
     "vpaddd %%ymm3, %%" hi ", %%" hi "\n\t"
 
-static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad, int32_t *c)
+static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad,
+                           int32_t *c)
 {
     (void)b_stride;
     _Alignas(32) int32_t raw[12 * 8];
@@ -47,42 +48,39 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
         "1:\n\t"
         "vpmovsxbw (%[b]), %%ymm0\n\t"   /* columns 0-3, 4 k each */
         "vpmovsxbw 16(%[b]), %%ymm1\n\t" /* columns 4-7           */
-        I8_MADD_ROW("(%[a0])", "ymm4", "ymm5")
-        I8_MADD_ROW("(%[a0],%[s])", "ymm6", "ymm7")
-        I8_MADD_ROW("(%[a0],%[s],2)", "ymm8", "ymm9")
-        I8_MADD_ROW("(%[a3])", "ymm10", "ymm11")
-        I8_MADD_ROW("(%[a3],%[s])", "ymm12", "ymm13")
-        I8_MADD_ROW("(%[a3],%[s],2)", "ymm14", "ymm15")
-        "vpmovsxbw 64(%[b]), %%ymm0\n\t" /* the next group of 4 k */
-        "vpmovsxbw 80(%[b]), %%ymm1\n\t"
-        I8_MADD_ROW("8(%[a0])", "ymm4", "ymm5")
-        I8_MADD_ROW("8(%[a0],%[s])", "ymm6", "ymm7")
-        I8_MADD_ROW("8(%[a0],%[s],2)", "ymm8", "ymm9")
-        I8_MADD_ROW("8(%[a3])", "ymm10", "ymm11")
-        I8_MADD_ROW("8(%[a3],%[s])", "ymm12", "ymm13")
-        I8_MADD_ROW("8(%[a3],%[s],2)", "ymm14", "ymm15")
-        "add $16, %[a0]\n\t"
-        "add $16, %[a3]\n\t"
-        "add $128, %[b]\n\t"
-        "sub $2, %[n]\n\t"
-        "jnz 1b\n\t"
-        "vmovdqa %%ymm4, (%[raw])\n\t"
-        "vmovdqa %%ymm5, 32(%[raw])\n\t"
-        "vmovdqa %%ymm6, 64(%[raw])\n\t"
-        "vmovdqa %%ymm7, 96(%[raw])\n\t"
-        "vmovdqa %%ymm8, 128(%[raw])\n\t"
-        "vmovdqa %%ymm9, 160(%[raw])\n\t"
-        "vmovdqa %%ymm10, 192(%[raw])\n\t"
-        "vmovdqa %%ymm11, 224(%[raw])\n\t"
-        "vmovdqa %%ymm12, 256(%[raw])\n\t"
-        "vmovdqa %%ymm13, 288(%[raw])\n\t"
-        "vmovdqa %%ymm14, 320(%[raw])\n\t"
-        "vmovdqa %%ymm15, 352(%[raw])\n\t"
-        "vzeroupper\n\t"
+        I8_MADD_ROW("(%[a0])", "ymm4", "ymm5") I8_MADD_ROW("(%[a0],%[s])", "ymm6", "ymm7")
+            I8_MADD_ROW("(%[a0],%[s],2)", "ymm8", "ymm9") I8_MADD_ROW("(%[a3])", "ymm10", "ymm11")
+                I8_MADD_ROW("(%[a3],%[s])", "ymm12", "ymm13") I8_MADD_ROW(
+                    "(%[a3],%[s],2)", "ymm14",
+                    "ymm15") "vpmovsxbw 64(%[b]), %%ymm0\n\t" /* the next group of 4 k */
+                             "vpmovsxbw 80(%[b]), %%ymm1\n\t" I8_MADD_ROW("8(%[a0])", "ymm4", "ymm5")
+                                 I8_MADD_ROW("8(%[a0],%[s])", "ymm6", "ymm7")
+                                     I8_MADD_ROW("8(%[a0],%[s],2)", "ymm8", "ymm9")
+                                         I8_MADD_ROW("8(%[a3])", "ymm10", "ymm11")
+                                             I8_MADD_ROW("8(%[a3],%[s])", "ymm12", "ymm13")
+                                                 I8_MADD_ROW("8(%[a3],%[s],2)", "ymm14",
+                                                             "ymm15") "add $16, %[a0]\n\t"
+                                                                      "add $16, %[a3]\n\t"
+                                                                      "add $128, %[b]\n\t"
+                                                                      "sub $2, %[n]\n\t"
+                                                                      "jnz 1b\n\t"
+                                                                      "vmovdqa %%ymm4, (%[raw])\n\t"
+                                                                      "vmovdqa %%ymm5, 32(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm6, 64(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm7, 96(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm8, 128(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm9, 160(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm10, 192(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm11, 224(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm12, 256(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm13, 288(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm14, 320(%[raw])\n\t"
+                                                                      "vmovdqa %%ymm15, 352(%[raw])\n\t"
+                                                                      "vzeroupper\n\t"
         : [a0] "+r"(a0), [a3] "+r"(a3), [b] "+r"(b), [n] "+r"(groups)
         : [s] "r"(a_stride), [raw] "r"(raw)
-        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+        : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
     for (int i = 0; i < I8_MR; i++) {
         /* lanes (c0 lo, c0 hi, c1 lo, c1 hi | c2.., c3..) and (c4.. c5.. | c6.. c7..): the pair sums
          * come out as c0 c1 c4 c5 | c2 c3 c6 c7, put in order by one permutation. */
@@ -96,6 +94,13 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel rams_i8_kernel_avx2 = {
-    .id = RAMS_I8_AVX2, .name = "int8-avx2", .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
-    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
+    .id = RAMS_I8_AVX2,
+    .name = "int8-avx2",
+    .mr = I8_MR,
+    .nr = I8_NR,
+    .a_int16 = I8_A_INT16,
+    .packed = I8_PACKED,
+    .gemm = i8_driver_gemm,
+    .gemm_int32 = i8_driver_gemm_int32,
+    .quantize = i8_driver_quantize,
 };

@@ -9,26 +9,27 @@
 
 #ifdef RAMS_KERNEL_EMULATE
 #include "emulate_int8.h"
-#define KERNEL rams_i8_kernel_avx512vnni_emulated
+#define KERNEL      rams_i8_kernel_avx512vnni_emulated
 #define KERNEL_NAME "int8-avx512-vnni (emulated)"
 #else
 #include <immintrin.h>
-#define KERNEL rams_i8_kernel_avx512vnni
-#define KERNEL_NAME "int8-avx512-vnni"
-#define V512 __m512i
-#define VZ() _mm512_setzero_si512()
-#define VLOAD(p) _mm512_loadu_si512((const void *)(p))
-#define VSET1(p) _mm512_set1_epi32(*(const int *)(const void *)(p))
+#define KERNEL         rams_i8_kernel_avx512vnni
+#define KERNEL_NAME    "int8-avx512-vnni"
+#define V512           __m512i
+#define VZ()           _mm512_setzero_si512()
+#define VLOAD(p)       _mm512_loadu_si512((const void *)(p))
+#define VSET1(p)       _mm512_set1_epi32(*(const int *)(const void *)(p))
 #define VDP(acc, a, b) _mm512_dpbusd_epi32((acc), (a), (b))
-#define VSTORE(p, v) _mm512_storeu_si512((void *)(p), (v))
+#define VSTORE(p, v)   _mm512_storeu_si512((void *)(p), (v))
 #endif
 
-#define I8_MR 12
-#define I8_NR 32
-#define I8_PACKED 1
+#define I8_MR      12
+#define I8_NR      32
+#define I8_PACKED  1
 #define I8_A_INT16 0
 
-static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad, int32_t *c)
+static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad,
+                           int32_t *c)
 {
     V512 acc[I8_MR][2];
     for (int i = 0; i < I8_MR; i++) acc[i][0] = acc[i][1] = VZ();
@@ -51,6 +52,13 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel KERNEL = {
-    .id = RAMS_I8_AVX512VNNI, .name = KERNEL_NAME, .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
-    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
+    .id = RAMS_I8_AVX512VNNI,
+    .name = KERNEL_NAME,
+    .mr = I8_MR,
+    .nr = I8_NR,
+    .a_int16 = I8_A_INT16,
+    .packed = I8_PACKED,
+    .gemm = i8_driver_gemm,
+    .gemm_int32 = i8_driver_gemm_int32,
+    .quantize = i8_driver_quantize,
 };

@@ -7,26 +7,27 @@
 
 #ifdef RAMS_KERNEL_EMULATE
 #include "emulate_int8.h"
-#define KERNEL rams_i8_kernel_avxvnni_emulated
+#define KERNEL      rams_i8_kernel_avxvnni_emulated
 #define KERNEL_NAME "int8-avx-vnni (emulated)"
 #else
 #include <immintrin.h>
-#define KERNEL rams_i8_kernel_avxvnni
-#define KERNEL_NAME "int8-avx-vnni"
-#define Y256 __m256i
-#define YZ() _mm256_setzero_si256()
-#define YLOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define YSET1(p) _mm256_set1_epi32(*(const int *)(const void *)(p))
+#define KERNEL         rams_i8_kernel_avxvnni
+#define KERNEL_NAME    "int8-avx-vnni"
+#define Y256           __m256i
+#define YZ()           _mm256_setzero_si256()
+#define YLOAD(p)       _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define YSET1(p)       _mm256_set1_epi32(*(const int *)(const void *)(p))
 #define YDP(acc, a, b) _mm256_dpbusd_avx_epi32((acc), (a), (b))
-#define YSTORE(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), (v))
+#define YSTORE(p, v)   _mm256_storeu_si256((__m256i *)(void *)(p), (v))
 #endif
 
-#define I8_MR 6
-#define I8_NR 16
-#define I8_PACKED 1
+#define I8_MR      6
+#define I8_NR      16
+#define I8_PACKED  1
 #define I8_A_INT16 0
 
-static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad, int32_t *c)
+static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad,
+                           int32_t *c)
 {
     (void)b_stride;
     Y256 acc[I8_MR][2];
@@ -50,6 +51,13 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel KERNEL = {
-    .id = RAMS_I8_AVXVNNI, .name = KERNEL_NAME, .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
-    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
+    .id = RAMS_I8_AVXVNNI,
+    .name = KERNEL_NAME,
+    .mr = I8_MR,
+    .nr = I8_NR,
+    .a_int16 = I8_A_INT16,
+    .packed = I8_PACKED,
+    .gemm = i8_driver_gemm,
+    .gemm_int32 = i8_driver_gemm_int32,
+    .quantize = i8_driver_quantize,
 };

@@ -9,16 +9,16 @@
 /* out[rows, W.out_dim] = in[rows, W.in_dim] . W^T + b, with W a Linear's weight as the model's
  * backend holds it (gemm.h), run on that backend with the calling pool thread's scratch.  `in` and
  * `out` rows are in_stride / out_stride floats apart.  b may be NULL. */
-void rams_linear(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
-                 const rams_matrix *W, const float *b);
+void rams_linear(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
+                 int rows, const rams_matrix *W, const float *b);
 
 /* Same, then exact (erf) GELU on every output element, in the same pass over the output. */
-void rams_linear_gelu(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
-                      const rams_matrix *W, const float *b);
+void rams_linear_gelu(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
+                      int rows, const rams_matrix *W, const float *b);
 
 /* out += in . W^T + b: the residual connection folded into the GEMM (beta = 1). */
-void rams_linear_residual(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
-                          int rows, const rams_matrix *W, const float *b);
+void rams_linear_residual(const rams_gemm_thread *g, float *out, int out_stride, const float *in,
+                          int in_stride, int rows, const rams_matrix *W, const float *b);
 
 /* LayerNorm over the last dimension (biased variance, eps inside the square root), per row. */
 void rams_layernorm(float *out, int out_stride, const float *in, int in_stride, int rows, int dim,

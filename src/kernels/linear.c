@@ -16,21 +16,21 @@ static void fill_bias(float *out, int out_stride, int rows, const float *b, int 
     }
 }
 
-static void gemm(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
-                 const rams_matrix *W)
+static void gemm(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
+                 int rows, const rams_matrix *W)
 {
     if (rows > 0) g->be->gemm(out, out_stride, in, in_stride, rows, W, g->scratch, g->scratch_bytes);
 }
 
-void rams_linear(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
-                 const rams_matrix *W, const float *b)
+void rams_linear(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
+                 int rows, const rams_matrix *W, const float *b)
 {
     fill_bias(out, out_stride, rows, b, W->out_dim);
     gemm(g, out, out_stride, in, in_stride, rows, W);
 }
 
-void rams_linear_residual(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
-                          int rows, const rams_matrix *W, const float *b)
+void rams_linear_residual(const rams_gemm_thread *g, float *out, int out_stride, const float *in,
+                          int in_stride, int rows, const rams_matrix *W, const float *b)
 {
     if (b)
         for (int r = 0; r < rows; r++) {
@@ -40,8 +40,8 @@ void rams_linear_residual(const rams_gemm_thread *g, float *out, int out_stride,
     gemm(g, out, out_stride, in, in_stride, rows, W);
 }
 
-void rams_linear_gelu(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride, int rows,
-                      const rams_matrix *W, const float *b)
+void rams_linear_gelu(const rams_gemm_thread *g, float *out, int out_stride, const float *in, int in_stride,
+                      int rows, const rams_matrix *W, const float *b)
 {
     rams_linear(g, out, out_stride, in, in_stride, rows, W, b);
     for (int r = 0; r < rows; r++) rams_gelu(out + (size_t)r * out_stride, W->out_dim);

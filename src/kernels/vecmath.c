@@ -50,7 +50,8 @@ static inline float erf_approx(float x)
 {
     float a = fabsf(x);
     float t = 1.0f / (1.0f + 0.3275911f * a);
-    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float poly = t * (0.254829592f +
+                      t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
     float y = 1.0f - poly * exp_nonpositive(-a * a);
     return copysignf(y, x);
 }
@@ -123,12 +124,14 @@ static rams_vecmath_set pick(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return (rams_vecmath_set){rams_softmax_rows_avx2, rams_gelu_avx2, rams_layernorm_avx2, "avx2"};
-    return (rams_vecmath_set){rams_softmax_rows_generic, rams_gelu_generic, rams_layernorm_generic, "generic"};
+    return (rams_vecmath_set){rams_softmax_rows_generic, rams_gelu_generic, rams_layernorm_generic,
+                              "generic"};
 }
 #else
 static rams_vecmath_set pick(void)
 {
-    return (rams_vecmath_set){rams_softmax_rows_generic, rams_gelu_generic, rams_layernorm_generic, "generic"};
+    return (rams_vecmath_set){rams_softmax_rows_generic, rams_gelu_generic, rams_layernorm_generic,
+                              "generic"};
 }
 #endif
 

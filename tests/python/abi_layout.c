@@ -12,7 +12,8 @@
 #define F(type, field) \
     printf("%s %s %zu %zu\n", #type, #field, offsetof(type, field), sizeof(((type *)0)->field))
 
-int main(void) {
+int main(void)
+{
     S(rams_model_params);
     F(rams_model_params, size);
     F(rams_model_params, use_mmap);

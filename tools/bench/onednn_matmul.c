@@ -15,13 +15,13 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(x)                                                                 \
-    do {                                                                         \
-        dnnl_status_t s_ = (x);                                                  \
-        if (s_ != dnnl_success) {                                                \
+#define CHECK(x)                                                                         \
+    do {                                                                                 \
+        dnnl_status_t s_ = (x);                                                          \
+        if (s_ != dnnl_success) {                                                        \
             fprintf(stderr, "%s:%d: %s failed (%d)\n", __FILE__, __LINE__, #x, (int)s_); \
-            return -1;                                                           \
-        }                                                                        \
+            return -1;                                                                   \
+        }                                                                                \
     } while (0)
 
 static double now(void)
@@ -31,7 +31,8 @@ static double now(void)
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static int run(dnnl_engine_t eng, dnnl_stream_t stream, int M, int K, int N, dnnl_data_type_t dt, double seconds)
+static int run(dnnl_engine_t eng, dnnl_stream_t stream, int M, int K, int N, dnnl_data_type_t dt,
+               double seconds)
 {
     dnnl_memory_desc_t a_md, b_md, c_md, b_any;
     dnnl_dims_t a_dims = {M, K}, b_dims = {K, N}, c_dims = {M, N};
@@ -44,7 +45,8 @@ static int run(dnnl_engine_t eng, dnnl_stream_t stream, int M, int K, int N, dnn
     dnnl_primitive_desc_t pd;
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL);
     if (st != dnnl_success) {
-        printf("  %4d x %4d x %4d %s: no implementation (%d)\n", M, K, N, dt == dnnl_bf16 ? "bf16" : "f32 ", (int)st);
+        printf("  %4d x %4d x %4d %s: no implementation (%d)\n", M, K, N, dt == dnnl_bf16 ? "bf16" : "f32 ",
+               (int)st);
         return 0;
     }
     const char *impl = NULL;
@@ -95,11 +97,13 @@ int main(int argc, char **argv)
     CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
     const dnnl_version_t *v = dnnl_version();
-    printf("oneDNN %d.%d.%d (%s), ViT-B/16 at 448 shapes (M = 786 tokens):\n", v->major, v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other runtime");
+    printf("oneDNN %d.%d.%d (%s), ViT-B/16 at 448 shapes (M = 786 tokens):\n", v->major, v->minor, v->patch,
+           v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other runtime");
     int shapes[][3] = {{786, 768, 2304}, {786, 768, 3072}, {786, 3072, 768}};
     for (int i = 0; i < 3; i++)
         for (int d = 0; d < 2; d++)
-            if (run(eng, stream, shapes[i][0], shapes[i][1], shapes[i][2], d ? dnnl_f32 : dnnl_bf16, seconds)) return 1;
+            if (run(eng, stream, shapes[i][0], shapes[i][1], shapes[i][2], d ? dnnl_f32 : dnnl_bf16, seconds))
+                return 1;
     dnnl_stream_destroy(stream);
     dnnl_engine_destroy(eng);
     return 0;

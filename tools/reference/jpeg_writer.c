@@ -83,7 +83,8 @@ int main(int argc, char **argv)
         cinfo.comp_info[0].v_samp_factor = vs;
         for (int i = 1; i < cinfo.num_components; i++)
             cinfo.comp_info[i].h_samp_factor = cinfo.comp_info[i].v_samp_factor = 1;
-        if (cinfo.num_components == 4) cinfo.comp_info[3].h_samp_factor = hs, cinfo.comp_info[3].v_samp_factor = vs;
+        if (cinfo.num_components == 4)
+            cinfo.comp_info[3].h_samp_factor = hs, cinfo.comp_info[3].v_samp_factor = vs;
     }
     jpeg_start_compress(&cinfo, TRUE);
     while (cinfo.next_scanline < cinfo.image_height) {
