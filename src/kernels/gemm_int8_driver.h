@@ -24,7 +24,9 @@
 
 /* Columns per block: the block's weights (I8_BLOCK_BYTES) stay in a core's L2 cache while every
  * row block of activations passes over them. */
+#ifndef I8_BLOCK_BYTES
 #define I8_BLOCK_BYTES (192 * 1024)
+#endif
 
 static inline const int8_t *i8_weights_at(const rams_i8_matrix *m, int j0, size_t *b_stride)
 {
@@ -110,6 +112,21 @@ static inline float i8_round_even(float v)
     return (v + shifter) - shifter;
 }
 
+/* Four floats as a GCC vector (16 bytes: the same calling convention on every x86-64), and their
+ * lane-wise minimum and maximum as `a < b ? a : b` gives them (a NaN lane keeps b). */
+typedef float i8_v4f __attribute__((vector_size(16)));
+typedef int32_t i8_v4i __attribute__((vector_size(16)));
+static inline i8_v4f i8_vmin(i8_v4f a, i8_v4f b)
+{
+    i8_v4i m = (i8_v4i)(a < b);
+    return (i8_v4f)(((i8_v4i)a & m) | ((i8_v4i)b & ~m));
+}
+static inline i8_v4f i8_vmax(i8_v4f a, i8_v4f b)
+{
+    i8_v4i m = (i8_v4i)(a > b);
+    return (i8_v4f)(((i8_v4i)a & m) | ((i8_v4i)b & ~m));
+}
+
 /* rams_i8_quantize_rows (gemm_int8.h) for this kernel. */
 static void i8_driver_quantize(const float *x, int x_stride, int rows, int k, int k_pad, void *a, size_t a_stride,
                                float *a_scale, int32_t *a_zero)
@@ -123,11 +140,25 @@ static void i8_driver_quantize(const float *x, int x_stride, int rows, int k, in
             continue;
         }
         const float *xr = x + (size_t)r * x_stride;
-        /* The range always holds 0, so that zero (padding, ReLU-like zeros) is exact. */
+        /* The range always holds 0, so that zero (padding, ReLU-like zeros) is exact.  Eight lanes
+         * in GCC vectors (a minimum is exact in any order, so every kernel finds the same range). */
+        i8_v4f lo4[2] = {{0}, {0}}, hi4[2] = {{0}, {0}};
         float lo = 0.0f, hi = 0.0f;
-        for (int i = 0; i < k; i++) {
+        int i = 0;
+        for (; i + 8 <= k; i += 8)
+            for (int h = 0; h < 2; h++) {
+                i8_v4f v;
+                memcpy(&v, xr + i + 4 * h, sizeof v);
+                lo4[h] = i8_vmin(v, lo4[h]);
+                hi4[h] = i8_vmax(v, hi4[h]);
+            }
+        for (; i < k; i++) {
             lo = xr[i] < lo ? xr[i] : lo;
             hi = xr[i] > hi ? xr[i] : hi;
+        }
+        for (int j = 0; j < 8; j++) {
+            lo = lo4[j / 4][j % 4] < lo ? lo4[j / 4][j % 4] : lo;
+            hi = hi4[j / 4][j % 4] > hi ? hi4[j / 4][j % 4] : hi;
         }
         float scale = (hi - lo) / 255.0f;
         if (!(scale >= FLT_MIN)) scale = 1.0f; /* all zeros (or a range too small to matter) */
