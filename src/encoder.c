@@ -32,8 +32,17 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, 
     s->gemm_scratch_bytes = rams_encoder_gemm_scratch_bytes(m, (int)T);
     float *gemm_scratch = NULL;
     /* Every size is bounded by model.h's limits, so these products cannot overflow size_t. */
-    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->ctx, &s->scores, &s->hidden, &s->patches, &gemm_scratch};
-    size_t counts[] = {N * D, N * D, N * D, N * D, N * D, N * D, T * RAMS_ATTENTION_TILE * N, N * M, G * G * 3 * P * P,
+    float **bufs[] = {&s->x,   &s->xn,     &s->q,      &s->k,       &s->v,
+                      &s->ctx, &s->scores, &s->hidden, &s->patches, &gemm_scratch};
+    size_t counts[] = {N * D,
+                       N * D,
+                       N * D,
+                       N * D,
+                       N * D,
+                       N * D,
+                       T * RAMS_ATTENTION_TILE * N,
+                       N * M,
+                       G * G * 3 * P * P,
                        T * s->gemm_scratch_bytes / sizeof(float)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) total += rams_cache_line_floats(counts[i]);
@@ -41,7 +50,8 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, 
     float *arena = rams_big_alloc(s->arena_bytes);
     if (!arena) {
         s->arena_bytes = 0;
-        return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for the encoder's scratch buffers (%zu bytes)", total * sizeof(float));
+        return rams_fail(RAMS_ERR_NO_MEMORY, "out of memory for the encoder's scratch buffers (%zu bytes)",
+                         total * sizeof(float));
     }
     s->arena = arena;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
@@ -94,7 +104,8 @@ static void embed_rows(void *arg, int index, int count)
     rams_split(c->grid * c->grid, index, count, &a, &b);
     im2col(job->image, c->image_size, P, a, b, s->patches);
     /* [cls_token1, cls_token2, patches] for RAMS-Trans, [cls_token, patches] for a plain ViT. */
-    rams_linear(&g, s->x + (size_t)(n_cls + a) * D, D, s->patches + (size_t)a * K, K, b - a, &w->patch_w, w->patch_b);
+    rams_linear(&g, s->x + (size_t)(n_cls + a) * D, D, s->patches + (size_t)a * K, K, b - a, &w->patch_w,
+                w->patch_b);
     if (index == 0) {
         memcpy(s->x, w->cls1, (size_t)D * sizeof(float));
         if (n_cls == 2) memcpy(s->x + D, w->cls2, (size_t)D * sizeof(float));
@@ -145,18 +156,21 @@ static void attention_rows(const encoder_job *job, float *tile, int r0, int r1, 
         float *map_rows = job->map ? job->map + (size_t)t0 * N : NULL;
         for (int h = 0; h < H; h++) {
             /* Heads are column slices of Q, K, V, read with stride D. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tn, N, hs, scale, s->q + (size_t)t0 * D + h * hs, D,
-                        s->k + h * hs, D, 0.0f, tile, N);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tn, N, hs, scale,
+                        s->q + (size_t)t0 * D + h * hs, D, s->k + h * hs, D, 0.0f, tile, N);
             rams_softmax_rows(tile, tn, N, N);
             if (map_rows) {
                 size_t n = (size_t)tn * N;
                 if (h == 0) memcpy(map_rows, tile, n * sizeof *tile);
-                else for (size_t i = 0; i < n; i++) map_rows[i] += tile[i];
-                if (h == H - 1) for (size_t i = 0; i < n; i++) map_rows[i] *= inv_h;
+                else
+                    for (size_t i = 0; i < n; i++) map_rows[i] += tile[i];
+                if (h == H - 1)
+                    for (size_t i = 0; i < n; i++) map_rows[i] *= inv_h;
             }
             if (c1 > c0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, hs, N, 1.0f, tile + (size_t)(c0 - t0) * N, N,
-                            s->v + h * hs, D, 0.0f, s->ctx + (size_t)c0 * D + h * hs, D);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, hs, N, 1.0f,
+                            tile + (size_t)(c0 - t0) * N, N, s->v + h * hs, D, 0.0f,
+                            s->ctx + (size_t)c0 * D + h * hs, D);
         }
     }
 }
@@ -207,7 +221,8 @@ void rams_encode_blocks(const rams_model *m, rams_encoder_state *s, int cls_toke
                    m->w.norm_b, c->ln_eps);
 }
 
-void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps, float *out)
+void rams_encode(const rams_model *m, rams_encoder_state *s, const float *image, int cls_token, float *maps,
+                 float *out)
 {
     rams_embed(m, s, image);
     rams_encode_blocks(m, s, cls_token, maps, out);
@@ -218,10 +233,12 @@ double rams_encode_flops(const rams_config *c, int with_maps)
     double N = c->num_tokens, D = c->hidden, M = c->mlp, T = (double)c->grid * c->grid;
     double K = 3.0 * c->patch_size * c->patch_size;
     double embed = 2 * T * K * D;
-    double full_block = 2 * N * D * D * 4 /* q, k, v, out */ + 2 * 2 * N * N * D /* scores, context */ + 2 * 2 * N * D * M;
+    double full_block =
+        2 * N * D * D * 4 /* q, k, v, out */ + 2 * 2 * N * N * D /* scores, context */ + 2 * 2 * N * D * M;
     /* The last block: keys and values of all tokens; queries of all rows only for the map. */
     double q_rows = with_maps ? N : 1;
-    double last_block = 2 * N * D * D * 2 + 2 * q_rows * D * D + 2 * q_rows * N * D + 2 * N * D + 2 * D * D + 2 * 2 * D * M;
+    double last_block =
+        2 * N * D * D * 2 + 2 * q_rows * D * D + 2 * q_rows * N * D + 2 * N * D + 2 * D * D + 2 * 2 * D * M;
     return embed + (c->layers - 1) * full_block + last_block;
 }
 

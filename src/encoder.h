@@ -12,19 +12,19 @@
 /* Scratch memory of one pass, allocated once per context and reused.  Every pool thread works on
  * its own rows of the shared buffers, and on its own score tile. */
 typedef struct {
-    float *x;       /* [N, D] residual stream                          */
-    float *xn;      /* [N, D] LayerNorm output                         */
-    float *q, *k, *v;/* [N, D]                                          */
-    float *ctx;     /* [N, D] attention output before the `out` Linear  */
-    float *scores;  /* [threads][TILE, N] attention probabilities       */
-    float *hidden;  /* [N, M] MLP hidden layer                         */
-    float *patches; /* [G*G, 3*P*P] im2col of the input                */
-    char *gemm_scratch; /* [threads][gemm_scratch_bytes]: the GEMM backend's per-thread scratch
+    float *x;                      /* [N, D] residual stream                          */
+    float *xn;                     /* [N, D] LayerNorm output                         */
+    float *q, *k, *v;              /* [N, D]                                          */
+    float *ctx;                    /* [N, D] attention output before the `out` Linear  */
+    float *scores;                 /* [threads][TILE, N] attention probabilities       */
+    float *hidden;                 /* [N, M] MLP hidden layer                         */
+    float *patches;                /* [G*G, 3*P*P] im2col of the input                */
+    char *gemm_scratch;            /* [threads][gemm_scratch_bytes]: the GEMM backend's per-thread scratch
                          * (bf16: the activations rounded, the weights widened or packed)  */
-    size_t gemm_scratch_bytes; /* per thread; 0 for f32                            */
+    size_t gemm_scratch_bytes;     /* per thread; 0 for f32                            */
     const rams_gemm_backend *gemm; /* the model's                                 */
-    rams_pool *pool;/* not owned: the context's                        */
-    void *arena;    /* every buffer above, one populated allocation    */
+    rams_pool *pool;               /* not owned: the context's                        */
+    void *arena;                   /* every buffer above, one populated allocation    */
     size_t arena_bytes;
 } rams_encoder_state;
 
@@ -35,7 +35,8 @@ size_t rams_encoder_gemm_scratch_bytes(const rams_model *m, int threads);
 /* Pool thread `index`'s GEMM backend and scratch. */
 static inline rams_gemm_thread rams_encoder_gemm(const rams_encoder_state *s, int index)
 {
-    rams_gemm_thread g = {s->gemm, s->gemm_scratch + (size_t)index * s->gemm_scratch_bytes, s->gemm_scratch_bytes};
+    rams_gemm_thread g = {s->gemm, s->gemm_scratch + (size_t)index * s->gemm_scratch_bytes,
+                          s->gemm_scratch_bytes};
     return g;
 }
 

@@ -13,12 +13,13 @@
 
 /* ---- the portable kernel: the reference every other kernel must equal ----------------------- */
 
-#define I8_MR 4
-#define I8_NR 16
-#define I8_PACKED 0
+#define I8_MR      4
+#define I8_NR      16
+#define I8_PACKED  0
 #define I8_A_INT16 0
 
-static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad, int32_t *c)
+static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad,
+                           int32_t *c)
 {
     for (int i = 0; i < I8_MR; i++) {
         const uint8_t *ai = (const uint8_t *)a + (size_t)i * a_stride;
@@ -34,8 +35,15 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 static const rams_i8_kernel kernel_portable = {
-    .id = RAMS_I8_PORTABLE, .name = "int8-portable", .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED,
-    .gemm = i8_driver_gemm, .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize,
+    .id = RAMS_I8_PORTABLE,
+    .name = "int8-portable",
+    .mr = I8_MR,
+    .nr = I8_NR,
+    .a_int16 = I8_A_INT16,
+    .packed = I8_PACKED,
+    .gemm = i8_driver_gemm,
+    .gemm_int32 = i8_driver_gemm_int32,
+    .quantize = i8_driver_quantize,
 };
 
 /* ---- which kernels this CPU runs ---------------------------------------------------------- */
@@ -120,7 +128,8 @@ rams_i8_matrix rams_i8_view(const rams_i8_kernel *kernel, const void *block, int
 
 void rams_i8_pack_clear(void *block, int n, int k) { memset(block, 0, rams_i8_packed_bytes(n, k)); }
 
-void rams_i8_pack_row(const rams_i8_kernel *kernel, void *block, int n, int k, int row, const int8_t *q, float scale)
+void rams_i8_pack_row(const rams_i8_kernel *kernel, void *block, int n, int k, int row, const int8_t *q,
+                      float scale)
 {
     rams_i8_matrix m = rams_i8_view(kernel, block, n, k);
     int8_t *data = (int8_t *)block;
@@ -138,7 +147,8 @@ void rams_i8_pack_row(const rams_i8_kernel *kernel, void *block, int n, int k, i
     for (int i = 4 * g; i < k; i++) panel[(size_t)(i / 4) * 64 + i % 4] = q[i];
 }
 
-void rams_i8_pack(const rams_i8_kernel *kernel, void *block, int n, int k, const int8_t *q, const float *scale)
+void rams_i8_pack(const rams_i8_kernel *kernel, void *block, int n, int k, const int8_t *q,
+                  const float *scale)
 {
     rams_i8_pack_clear(block, n, k);
     for (int j = 0; j < n; j++) rams_i8_pack_row(kernel, block, n, k, j, q + (size_t)j * k, scale[j]);
@@ -146,8 +156,8 @@ void rams_i8_pack(const rams_i8_kernel *kernel, void *block, int n, int k, const
 
 /* ---- activations ---------------------------------------------------------------------------- */
 
-void rams_i8_quantize_rows(const rams_i8_kernel *kernel, const float *x, int x_stride, int rows, int k, int k_pad,
-                           void *a, size_t a_stride, float *a_scale, int32_t *a_zero)
+void rams_i8_quantize_rows(const rams_i8_kernel *kernel, const float *x, int x_stride, int rows, int k,
+                           int k_pad, void *a, size_t a_stride, float *a_scale, int32_t *a_zero)
 {
     kernel->quantize(x, x_stride, rows, k, k_pad, a, a_stride, a_scale, a_zero);
 }
@@ -164,7 +174,8 @@ void rams_i8_gemm(const rams_i8_matrix *m, const void *a, size_t a_stride, const
     if (k->end) k->end();
 }
 
-void rams_i8_gemm_int32(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows, int32_t *c, int c_stride)
+void rams_i8_gemm_int32(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows, int32_t *c,
+                        int c_stride)
 {
     const rams_i8_kernel *k = m->kernel;
     if (rows <= 0) return;
@@ -177,8 +188,8 @@ void rams_i8_gemm_int32(const rams_i8_matrix *m, const void *a, size_t a_stride,
 
 /* Each output row read as f32, quantized by the q8 rule and packed.  The int8 row is written over
  * the start of the float row it comes from: byte i lies in float i / 4, already read. */
-static void pack_rows(rams_i8_kernel_id id, void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src,
-                      float *row)
+static void pack_rows(rams_i8_kernel_id id, void *dst, int out_dim, int in_dim, rams_row_reader read,
+                      const void *src, float *row)
 {
     const rams_i8_kernel *kernel = rams_i8_kernel_get(id);
     rams_i8_pack_clear(dst, out_dim, in_dim);
@@ -192,7 +203,10 @@ static void pack_rows(rams_i8_kernel_id id, void *dst, int out_dim, int in_dim, 
 
 /* Scratch: activations for `cap` rows (a whole number of row blocks plus RAMS_I8_MAX_MR rows of
  * padding for the kernel's tile), each k_pad int16 at most, and a scale and zero point per row. */
-static size_t scratch_row_bytes(int in_dim) { return (size_t)rams_i8_round_up(in_dim, RAMS_I8_K_ALIGN) * 2 + 8; }
+static size_t scratch_row_bytes(int in_dim)
+{
+    return (size_t)rams_i8_round_up(in_dim, RAMS_I8_K_ALIGN) * 2 + 8;
+}
 
 static size_t i8_scratch_bytes(int rows, int in_dim)
 {
@@ -200,8 +214,8 @@ static size_t i8_scratch_bytes(int rows, int in_dim)
     return cap * scratch_row_bytes(in_dim) + 128;
 }
 
-static void i8_gemm(rams_i8_kernel_id id, float *out, int out_stride, const float *in, int in_stride, int rows,
-                    const rams_matrix *W, void *scratch, size_t scratch_bytes)
+static void i8_gemm(rams_i8_kernel_id id, float *out, int out_stride, const float *in, int in_stride,
+                    int rows, const rams_matrix *W, void *scratch, size_t scratch_bytes)
 {
     if (!W->packed) { /* a matrix this precision keeps in f32 (the patch embedding) */
         rams_gemm_f32(out, out_stride, in, in_stride, rows, W->in_dim, W->f32, W->out_dim);
@@ -217,33 +231,40 @@ static void i8_gemm(rams_i8_kernel_id id, float *out, int out_stride, const floa
     int32_t *a_zero = (int32_t *)(a_scale + cap);
     for (int r0 = 0; r0 < rows; r0 += block) {
         int n = rows - r0 < block ? rows - r0 : block;
-        rams_i8_quantize_rows(kernel, in + (size_t)r0 * in_stride, in_stride, n, m.k, m.k_pad, a, row_bytes, a_scale,
-                              a_zero);
+        rams_i8_quantize_rows(kernel, in + (size_t)r0 * in_stride, in_stride, n, m.k, m.k_pad, a, row_bytes,
+                              a_scale, a_zero);
         rams_i8_gemm(&m, a, row_bytes, a_scale, a_zero, n, out + (size_t)r0 * out_stride, out_stride);
     }
 }
 
 static size_t i8_packed_bytes(int out_dim, int in_dim) { return rams_i8_packed_bytes(out_dim, in_dim); }
 
-#define I8_BACKEND(ID, SYM, NAME, NEEDS)                                                                             \
-    static int available_##SYM(void) { return rams_i8_kernel_supported(ID); }                                     \
-    static void pack_##SYM(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src, float *row) \
-    {                                                                                                              \
-        pack_rows(ID, dst, out_dim, in_dim, read, src, row);                                                       \
-    }                                                                                                              \
-    static void pack_q8_##SYM(void *dst, int out_dim, int in_dim, const int8_t *q, const float *scale)            \
-    {                                                                                                              \
-        rams_i8_pack(rams_i8_kernel_get(ID), dst, out_dim, in_dim, q, scale);                                     \
-    }                                                                                                              \
-    static void gemm_##SYM(float *out, int out_stride, const float *in, int in_stride, int rows,                  \
-                           const rams_matrix *W, void *scratch, size_t scratch_bytes)                              \
-    {                                                                                                              \
-        i8_gemm(ID, out, out_stride, in, in_stride, rows, W, scratch, scratch_bytes);                              \
-    }                                                                                                              \
-    const rams_gemm_backend rams_backend_##SYM = {                                                                 \
-        .name = NAME, .precision = RAMS_PRECISION_INT8, .needs = NEEDS, .available = available_##SYM,              \
-        .packed_bytes = i8_packed_bytes, .pack = pack_##SYM, .scratch_bytes = i8_scratch_bytes, .gemm = gemm_##SYM, \
-        .pack_q8 = pack_q8_##SYM,                                                                                  \
+#define I8_BACKEND(ID, SYM, NAME, NEEDS)                                                               \
+    static int available_##SYM(void) { return rams_i8_kernel_supported(ID); }                          \
+    static void pack_##SYM(void *dst, int out_dim, int in_dim, rams_row_reader read, const void *src,  \
+                           float *row)                                                                 \
+    {                                                                                                  \
+        pack_rows(ID, dst, out_dim, in_dim, read, src, row);                                           \
+    }                                                                                                  \
+    static void pack_q8_##SYM(void *dst, int out_dim, int in_dim, const int8_t *q, const float *scale) \
+    {                                                                                                  \
+        rams_i8_pack(rams_i8_kernel_get(ID), dst, out_dim, in_dim, q, scale);                          \
+    }                                                                                                  \
+    static void gemm_##SYM(float *out, int out_stride, const float *in, int in_stride, int rows,       \
+                           const rams_matrix *W, void *scratch, size_t scratch_bytes)                  \
+    {                                                                                                  \
+        i8_gemm(ID, out, out_stride, in, in_stride, rows, W, scratch, scratch_bytes);                  \
+    }                                                                                                  \
+    const rams_gemm_backend rams_backend_##SYM = {                                                     \
+        .name = NAME,                                                                                  \
+        .precision = RAMS_PRECISION_INT8,                                                              \
+        .needs = NEEDS,                                                                                \
+        .available = available_##SYM,                                                                  \
+        .packed_bytes = i8_packed_bytes,                                                               \
+        .pack = pack_##SYM,                                                                            \
+        .scratch_bytes = i8_scratch_bytes,                                                             \
+        .gemm = gemm_##SYM,                                                                            \
+        .pack_q8 = pack_q8_##SYM,                                                                      \
     };
 
 I8_BACKEND(RAMS_I8_PORTABLE, int8_portable, "int8-portable", "nothing")

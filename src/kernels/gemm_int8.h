@@ -48,17 +48,18 @@ typedef struct rams_i8_matrix rams_i8_matrix;
  * instruction set. */
 typedef struct {
     rams_i8_kernel_id id;
-    const char *name;  /* its backend's name: "int8-portable", "int8-avx2", ... */
+    const char *name; /* its backend's name: "int8-portable", "int8-avx2", ... */
     int mr, nr;
-    int a_int16;       /* activations stored as int16 (the uint8 values widened), else uint8 */
-    int packed;        /* weights in K4x16 panels (below), else row-major [n_pad][k_pad]       */
+    int a_int16;         /* activations stored as int16 (the uint8 values widened), else uint8 */
+    int packed;          /* weights in K4x16 panels (below), else row-major [n_pad][k_pad]       */
     void (*begin)(void); /* once per GEMM call, in the calling thread (AMX: the tile config); may be NULL */
     void (*end)(void);
-    void (*gemm)(const rams_i8_matrix *m, const void *a, size_t a_stride, const float *a_scale, const int32_t *a_zero,
-                 int rows, float *out, int out_stride);
-    void (*gemm_int32)(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows, int32_t *c, int c_stride);
-    void (*quantize)(const float *x, int x_stride, int rows, int k, int k_pad, void *a, size_t a_stride, float *a_scale,
-                     int32_t *a_zero); /* rams_i8_quantize_rows, compiled for this kernel */
+    void (*gemm)(const rams_i8_matrix *m, const void *a, size_t a_stride, const float *a_scale,
+                 const int32_t *a_zero, int rows, float *out, int out_stride);
+    void (*gemm_int32)(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows, int32_t *c,
+                       int c_stride);
+    void (*quantize)(const float *x, int x_stride, int rows, int k, int k_pad, void *a, size_t a_stride,
+                     float *a_scale, int32_t *a_zero); /* rams_i8_quantize_rows, compiled for this kernel */
 } rams_i8_kernel;
 
 /* K4x16 panels: columns in panels of 16; panel p holds, for each group g of 4 k-indices, the 16
@@ -94,10 +95,12 @@ void rams_q8_quantize_matrix(const float *w, int rows, int cols, int8_t *q, floa
 size_t rams_i8_packed_bytes(int n, int k);
 /* Packs int8 weights q[n][k] and their scales into `block` (rams_i8_packed_bytes, any contents)
  * for `kernel`. */
-void rams_i8_pack(const rams_i8_kernel *kernel, void *block, int n, int k, const int8_t *q, const float *scale);
+void rams_i8_pack(const rams_i8_kernel *kernel, void *block, int n, int k, const int8_t *q,
+                  const float *scale);
 /* The same one row at a time: rams_i8_pack_clear once, then rams_i8_pack_row for each row. */
 void rams_i8_pack_clear(void *block, int n, int k);
-void rams_i8_pack_row(const rams_i8_kernel *kernel, void *block, int n, int k, int row, const int8_t *q, float scale);
+void rams_i8_pack_row(const rams_i8_kernel *kernel, void *block, int n, int k, int row, const int8_t *q,
+                      float scale);
 /* The view of a packed block. */
 rams_i8_matrix rams_i8_view(const rams_i8_kernel *kernel, const void *block, int n, int k);
 
@@ -106,8 +109,8 @@ rams_i8_matrix rams_i8_view(const rams_i8_kernel *kernel, const void *block, int
  * kernel->mr zeroed), with a_scale[rows] and a_zero[rows].  Asymmetric per row: the range
  * [min(x, 0), max(x, 0)] over 255 steps, zero point round(-min / scale); a row of zeros gets
  * scale 1 and zero point 0. */
-void rams_i8_quantize_rows(const rams_i8_kernel *kernel, const float *x, int x_stride, int rows, int k, int k_pad,
-                           void *a, size_t a_stride, float *a_scale, int32_t *a_zero);
+void rams_i8_quantize_rows(const rams_i8_kernel *kernel, const float *x, int x_stride, int rows, int k,
+                           int k_pad, void *a, size_t a_stride, float *a_scale, int32_t *a_zero);
 
 /* Bytes per row of an activation buffer for inner dimension k_pad. */
 static inline size_t rams_i8_a_row_bytes(const rams_i8_kernel *kernel, int k_pad)

@@ -78,14 +78,15 @@ static void i8_driver_gemm(const rams_i8_matrix *m, const void *a, size_t a_stri
                 size_t b_stride;
                 const int8_t *b = i8_weights_at(m, j0, &b_stride);
                 i8_tile(ar, a_stride, b, b_stride, m->k_pad, c);
-                i8_epilogue(m, c, r0, rr, j0, n1 - j0 < I8_NR ? n1 - j0 : I8_NR, a_scale, a_zero, out, out_stride);
+                i8_epilogue(m, c, r0, rr, j0, n1 - j0 < I8_NR ? n1 - j0 : I8_NR, a_scale, a_zero, out,
+                            out_stride);
             }
         }
     }
 }
 
-static void i8_driver_gemm_int32(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows, int32_t *out,
-                                 int out_stride)
+static void i8_driver_gemm_int32(const rams_i8_matrix *m, const void *a, size_t a_stride, int rows,
+                                 int32_t *out, int out_stride)
 {
     _Alignas(64) int32_t c[I8_MR * I8_NR];
     for (int r0 = 0; r0 < rows; r0 += I8_MR) {
@@ -128,8 +129,8 @@ static inline i8_v4f i8_vmax(i8_v4f a, i8_v4f b)
 }
 
 /* rams_i8_quantize_rows (gemm_int8.h) for this kernel. */
-static void i8_driver_quantize(const float *x, int x_stride, int rows, int k, int k_pad, void *a, size_t a_stride,
-                               float *a_scale, int32_t *a_zero)
+static void i8_driver_quantize(const float *x, int x_stride, int rows, int k, int k_pad, void *a,
+                               size_t a_stride, float *a_scale, int32_t *a_zero)
 {
     int rows_pad = rams_i8_round_up(rows, I8_MR);
     for (int r = 0; r < rows_pad; r++) {
