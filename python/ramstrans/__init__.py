@@ -51,6 +51,8 @@ def online_cpus():
     except (ValueError, OSError):
         n = os.cpu_count() or 1
     return max(1, min(256, n))
+
+
 MODES = ("scale1", "scale2", "fused")
 
 
@@ -136,8 +138,9 @@ def _box(b):
     return {"top": b.top, "left": b.left, "bottom": b.bottom, "right": b.right}
 
 
-class _Handle:
-    """Owns the rams_model; freed after every context made from it (contexts hold it)."""
+class _Owned:
+    """A library object, freed once: by free() or when collected (at exit the library may be gone
+    already).  A subclass's _release(ptr) frees it; when that raises, the pointer is kept."""
 
     def __init__(self, ptr):
         self.ptr = ptr
@@ -146,9 +149,7 @@ class _Handle:
     def free(self):
         with self.lock:
             if self.ptr and _lib is not None and _lib.lib is not None:
-                status = _lib.lib.rams_model_free(self.ptr)
-                if status != _lib.RAMS_OK:
-                    _fail(status)
+                self._release(self.ptr)
             self.ptr = None
 
     def __del__(self):
@@ -158,7 +159,14 @@ class _Handle:
             pass
 
 
-class _Context:
+class _Handle(_Owned):
+    """Owns the rams_model; freed after every context made from it (contexts hold it)."""
+
+    def _release(self, ptr):
+        _check(_lib.lib.rams_model_free(ptr))
+
+
+class _Context(_Owned):
     """One thread's rams_context.  Freed when its thread ends (threading.local lets go of it),
     when the model is closed, or at exit."""
 
@@ -168,21 +176,11 @@ class _Context:
         params.threads = threads
         ptr = ctypes.c_void_p()
         _check(_lib.lib.rams_context_create(handle.ptr, ctypes.byref(params), ctypes.byref(ptr)))
-        self.ptr = ptr
+        super().__init__(ptr)
         self.handle = handle  # the model outlives its contexts
-        self.lock = threading.Lock()
 
-    def free(self):
-        with self.lock:
-            if self.ptr and _lib is not None and _lib.lib is not None:
-                _lib.lib.rams_context_free(self.ptr)
-            self.ptr = None
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+    def _release(self, ptr):
+        _lib.lib.rams_context_free(ptr)
 
 
 class Model:

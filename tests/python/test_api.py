@@ -112,7 +112,8 @@ class Layout(unittest.TestCase):
                          (_lib.ctypes.sizeof(p), _lib.ctypes.sizeof(_lib.Result), 5, 0))
 
 
-class AgainstRamscli(unittest.TestCase):
+class WithDefaultModel(unittest.TestCase):
+    """Tests that share one Model of the default model (self.model)."""
 
     @classmethod
     def setUpClass(cls):
@@ -121,6 +122,9 @@ class AgainstRamscli(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.model.close()
+
+
+class AgainstRamscli(WithDefaultModel):
 
     def compare(self, model, model_path, paths, args=(), **kw):
         rc, out, err = ramscli("classify", "--json", "--model", model_path, *args, *paths)
@@ -276,16 +280,16 @@ class Walk(unittest.TestCase):
             shutil.rmtree(tmp)
 
 
-class Arrays(unittest.TestCase):
+class Arrays(WithDefaultModel):
 
     @classmethod
     def setUpClass(cls):
-        cls.model = ramstrans.Model(DEFAULT_MODEL)
+        super().setUpClass()
         cls.model_cpus = ramstrans.Model(DEFAULT_MODEL, threads=ramstrans.online_cpus())
 
     @classmethod
     def tearDownClass(cls):
-        cls.model.close()
+        super().tearDownClass()
         cls.model_cpus.close()
 
     @staticmethod
@@ -392,15 +396,7 @@ class Arrays(unittest.TestCase):
             shutil.rmtree(tmp)
 
 
-class Errors(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.model = ramstrans.Model(DEFAULT_MODEL)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.model.close()
+class Errors(WithDefaultModel):
 
     def raises(self, status, fn, *args, **kw):
         with self.assertRaises(ramstrans.Error) as e:
