@@ -11,6 +11,12 @@ mode, top, logits, box, box_image, fallback, image; "file" only when x was a pat
 numbers; numpy arrays (rollout, mask, crop, the decoded image, the network input, probabilities)
 are added on request.  Every failure raises ramstrans.Error with the library's one-line message.
 
+    ramstrans.quantize("m.safetensors", "m_q8.safetensors")   # `ramscli quantize`: a q8 file
+
+quantize() writes a q8 model file (int8 Linear weights with one f32 scale per output row) from a
+model file with f32, f16 or bf16 weights, byte for byte what `ramscli quantize` and
+`tools/convert.py --dtype q8` write; run it with Model(path, precision="int8").
+
 Threads: a Model may be shared by any number of threads.  Each thread that classifies gets its own
 libramstrans context (scratch memory and worker threads), made on its first call and freed when the
 thread ends or the model is closed; the library releases the GIL while it runs.
@@ -27,7 +33,7 @@ from . import _lib
 from ._inputs import is_input_file, list_inputs
 from ._json import dumps, short_float
 
-__all__ = ["Model", "Error", "dumps", "list_inputs", "is_input_file", "file_kind",
+__all__ = ["Model", "Error", "dumps", "list_inputs", "is_input_file", "file_kind", "quantize",
            "default_model_path", "version", "__version__", "library_path"]
 
 #: The version of the loaded libramstrans ("0.2.0"): the package follows the library it loads.
@@ -94,6 +100,27 @@ def default_model_path():
     """Where Model() with no path loads from ($RAMSTRANS_MODEL, the installed model, the source
     tree's), or None."""
     return _text(_lib.lib.rams_default_model_path())
+
+
+def quantize(src, dst):
+    """Writes the q8 model file dst from the model file src (f32, f16 or bf16 weights; None: the
+    default model, as `ramscli quantize` without --model): every Linear weight matrix but the patch
+    embedding as int8 with one f32 scale per output row, the rest f32; byte for byte what
+    `ramscli quantize --model SRC --out DST` and `tools/convert.py --dtype q8` write
+    (rams_quantize_model_file).  src is validated as Model() validates it, and a q8 src is refused;
+    dst is written beside itself and renamed into place, so a failure leaves no partial file.
+    Raises Error with the library's message (naming the file) on failure."""
+    f = getattr(_lib.lib, "rams_quantize_model_file", None)
+    if f is None:
+        raise Error("this libramstrans (%s) has no rams_quantize_model_file" % version)
+    if src is None:
+        src = default_model_path()
+        if src is None:
+            raise Error("no model given and no default model found")
+    paths = (str, bytes, os.PathLike)
+    if not isinstance(src, paths) or not isinstance(dst, paths):
+        raise Error("quantize wants two file paths, not %r and %r" % (src, dst))
+    _check(f(os.fsencode(src), os.fsencode(dst)))
 
 
 def _mode_name(mode):

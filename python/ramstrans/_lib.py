@@ -140,6 +140,10 @@ _OPTIONAL.update({
     "rams_kernel_for": (_c_str, [_c_int]),
     "rams_cpu_features": (_c_str, []),
 })
+# Since q8 model files (issue 13): optional, so that an older library still loads.
+_OPTIONAL.update({
+    "rams_quantize_model_file": (_c_int, [_c_str, _c_str]),
+})
 
 
 def _candidates():

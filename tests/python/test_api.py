@@ -12,7 +12,8 @@
   duplicate files once, file kinds by content, odd file names escaped alike);
 - arrays in (HxWx3 uint8 images, 3xSxS float32 tensors, strided views) and out (rollout, mask,
   crop, decoded image, network input, probabilities; rollout as `ramscli explain --rollout`);
-- errors, closing, and threads sharing one model with a context each.
+- errors, closing, and threads sharing one model with a context each;
+- quantize() writes the bytes `ramscli quantize` writes, and names the file when it fails.
 """
 
 import gc
@@ -457,6 +458,71 @@ class Errors(WithDefaultModel):
         m.close()
         self.assertIn("closed", self.raises("RAMS_ERR_INVALID_ARGUMENT", m.classify, _examples()[0]))
         m.close()  # twice is fine
+
+
+class Quantize(unittest.TestCase):
+    """ramstrans.quantize against `ramscli quantize` (rams_quantize_model_file)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_same_bytes_as_ramscli(self):
+        py, cli = os.path.join(self.tmp, "py.safetensors"), os.path.join(self.tmp, "cli.safetensors")
+        self.assertIsNone(ramstrans.quantize(DEFAULT_MODEL, py))
+        rc, out, err = ramscli("quantize", "--model", DEFAULT_MODEL, "--out", cli)
+        self.assertEqual((rc, err), (0, b""))
+        with open(py, "rb") as a, open(cli, "rb") as b:
+            py_bytes, cli_bytes = a.read(), b.read()
+        self.assertEqual(len(py_bytes), len(cli_bytes))
+        self.assertTrue(py_bytes == cli_bytes, "the q8 files differ")
+        # A path-like src and dst, and src None (the default model, as ramscli without --model).
+        import pathlib
+        again = os.path.join(self.tmp, "again.safetensors")
+        ramstrans.quantize(pathlib.Path(DEFAULT_MODEL), pathlib.Path(again))
+        with open(again, "rb") as f:
+            self.assertTrue(f.read() == cli_bytes)
+        if ramstrans.default_model_path() is not None:
+            ramstrans.quantize(None, again)
+            with ramstrans.Model(again, precision="int8") as m, \
+                    ramstrans.Model(ramstrans.default_model_path(), precision="int8") as src:
+                self.assertEqual(m.info()["dtype"], "Q8")
+                x = _examples()[0]
+                self.assertEqual(ramstrans.dumps(m.classify(x)), ramstrans.dumps(src.classify(x)))
+
+    def error(self, status, src, dst):
+        with self.assertRaises(ramstrans.Error) as e:
+            ramstrans.quantize(src, dst)
+        self.assertEqual(e.exception.status, status, str(e.exception))
+        self.assertNotIn("\n", str(e.exception))
+        if isinstance(dst, str):
+            self.assertFalse(os.path.exists(dst), "a failure left %s" % dst)
+        return str(e.exception)
+
+    def test_bad_inputs(self):
+        dst = os.path.join(self.tmp, "out.safetensors")
+        # Not a model file: the library's message names it, and is the line ramscli prints.
+        coat = os.path.join(EXAMPLES, "coat.png")
+        msg = self.error("RAMS_ERR_LIMIT", coat, dst)
+        self.assertTrue(msg.startswith(coat + ": "), msg)
+        rc, out, err = ramscli("quantize", "--model", coat, "--out", dst)
+        self.assertEqual((rc, err), (1, b"ramscli: %s\n" % msg.encode()))
+        missing = os.path.join(self.tmp, "missing.safetensors")
+        msg = self.error("RAMS_ERR_IO", missing, dst)
+        self.assertTrue(msg.startswith(missing + ": "), msg)
+        # A q8 file is refused.
+        q8 = os.path.join(self.tmp, "q8.safetensors")
+        ramstrans.quantize(TINY_F32, q8)
+        msg = self.error("RAMS_ERR_INVALID_ARGUMENT", q8, dst)
+        self.assertEqual(msg, "%s: already a q8 model file" % q8)
+        # An output that cannot be written names it; wrong arguments are Error too.
+        bad_dst = os.path.join(self.tmp, "no", "such", "dir.safetensors")
+        msg = self.error("RAMS_ERR_IO", TINY_F32, bad_dst)
+        self.assertIn(os.path.join(self.tmp, "no", "such"), msg)
+        self.error("RAMS_ERR_INVALID_ARGUMENT", TINY_F32, None)
+        self.error("RAMS_ERR_INVALID_ARGUMENT", 42, dst)
 
 
 class Threads(unittest.TestCase):
