@@ -16,8 +16,8 @@ size_t rams_encoder_gemm_scratch_bytes(const rams_model *m, int threads)
     int widest = c->hidden > c->mlp ? c->hidden : c->mlp, K = 3 * c->patch_size * c->patch_size;
     if (K > widest) widest = K;
     if (threads < 1) threads = 1;
-    /* rams_split gives a thread at most ceil(n / threads) of the N tokens (or G*G patches). */
-    int rows = (c->num_tokens + threads - 1) / threads;
+    /* The most rows rams_split_rows gives a thread of the N tokens (more than of the G*G patches). */
+    int rows = rams_split_rows_max(c->num_tokens, threads);
     return m->gemm ? (m->gemm->scratch_bytes(rows, widest) + 63) / 64 * 64 : 0;
 }
 
@@ -101,7 +101,7 @@ static void embed_rows(void *arg, int index, int count)
     rams_encoder_state *s = job->s;
     int D = c->hidden, P = c->patch_size, K = 3 * P * P, n_cls = c->cls_tokens, a, b;
     rams_gemm_thread g = rams_encoder_gemm(s, index);
-    rams_split(c->grid * c->grid, index, count, &a, &b);
+    rams_split_rows(c->grid * c->grid, index, count, &a, &b);
     im2col(job->image, c->image_size, P, a, b, s->patches);
     /* [cls_token1, cls_token2, patches] for RAMS-Trans, [cls_token, patches] for a plain ViT. */
     rams_linear(&g, s->x + (size_t)(n_cls + a) * D, D, s->patches + (size_t)a * K, K, b - a, &w->patch_w,
@@ -130,7 +130,7 @@ static void block_projections(void *arg, int index, int count)
     rams_encoder_state *s = job->s;
     int D = c->hidden, a, b;
     rams_gemm_thread g = rams_encoder_gemm(s, index);
-    rams_split(c->num_tokens, index, count, &a, &b);
+    rams_split_rows(c->num_tokens, index, count, &a, &b);
     size_t off = (size_t)a * D;
     rams_layernorm(s->xn + off, D, s->x + off, D, b - a, D, lw->attn_norm_w, lw->attn_norm_b, c->ln_eps);
     rams_linear(&g, s->k + off, D, s->xn + off, D, b - a, &lw->k_w, lw->k_b);
@@ -150,8 +150,11 @@ static void attention_rows(const encoder_job *job, float *tile, int r0, int r1, 
     rams_encoder_state *s = job->s;
     int N = c->num_tokens, D = c->hidden, H = c->heads, hs = c->head_size;
     const float scale = 1.0f / sqrtf((float)hs), inv_h = 1.0f / (float)H;
-    for (int t0 = r0; t0 < r1; t0 += RAMS_ATTENTION_TILE) {
-        int tn = r1 - t0 < RAMS_ATTENTION_TILE ? r1 - t0 : RAMS_ATTENTION_TILE;
+    for (int t0 = r0, t1; t0 < r1; t0 = t1) {
+        /* The tile ends at the next multiple of the tile size, or at r1. */
+        t1 = (t0 / RAMS_ATTENTION_TILE + 1) * RAMS_ATTENTION_TILE;
+        if (t1 > r1) t1 = r1;
+        int tn = t1 - t0;
         int c0 = t0 > o0 ? t0 : o0, c1 = t0 + tn < o1 ? t0 + tn : o1; /* output rows in this tile */
         float *map_rows = job->map ? job->map + (size_t)t0 * N : NULL;
         for (int h = 0; h < H; h++) {
@@ -186,7 +189,7 @@ static void block_attention_mlp(void *arg, int index, int count)
     int o0 = job->first_row, o1 = job->first_row + job->rows;
     /* Query rows: all of them for the map, else the output rows; this thread's share. */
     int q0 = job->map ? 0 : o0, q1 = job->map ? N : o1, a, b;
-    rams_split(q1 - q0, index, count, &a, &b);
+    rams_split_rows(q1 - q0, index, count, &a, &b);
     a += q0, b += q0;
     attention_rows(job, s->scores + (size_t)index * RAMS_ATTENTION_TILE * N, a, b, o0, o1);
     /* The output rows whose context this thread computed. */

@@ -5,9 +5,11 @@
 #include "model.h"
 #include "threadpool.h"
 
-/* Query rows of one attention tile: 64 rows of scores for N = 786 tokens is 200 KB, which stays
- * in a core's L2 cache from the score GEMM through the softmax to the context GEMM. */
-#define RAMS_ATTENTION_TILE 64
+/* Query rows of one attention tile: 48 rows of scores for N = 786 tokens is 150 KB, which stays
+ * in a core's L2 cache from the score GEMM through the softmax to the context GEMM.  Tiles lie on
+ * a grid of multiples of this from row 0, a multiple of RAMS_ROW_ALIGN, so that every score and
+ * context GEMM starts on an aligned row (threadpool.h). */
+#define RAMS_ATTENTION_TILE 48
 
 /* Scratch memory of one pass, allocated once per context and reused.  Every pool thread works on
  * its own rows of the shared buffers, and on its own score tile. */

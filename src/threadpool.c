@@ -121,6 +121,31 @@ void rams_split(int n, int index, int count, int *begin, int *end)
     *end = (int)((long long)n * (index + 1) / count);
 }
 
+static int aligned_boundary(int n, int index, int count)
+{
+    if (index >= count) return n;
+    /* round(n * index / count / A) * A, in integers */
+    long long A = RAMS_ROW_ALIGN, b = (2LL * n * index + (long long)count * A) / (2LL * count * A) * A;
+    return b < n ? (int)b : n;
+}
+
+void rams_split_rows(int n, int index, int count, int *begin, int *end)
+{
+    *begin = aligned_boundary(n, index, count);
+    *end = aligned_boundary(n, index + 1, count);
+}
+
+int rams_split_rows_max(int n, int count)
+{
+    int most = 0;
+    for (int i = 0; i < count; i++) {
+        int a, b;
+        rams_split_rows(n, i, count, &a, &b);
+        if (b - a > most) most = b - a;
+    }
+    return most;
+}
+
 int rams_online_cpus(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -30,4 +30,21 @@ void rams_pool_run(rams_pool *pool, void (*fn)(void *arg, int index, int count),
 /* The half-open slice [*begin, *end) of n items that worker `index` of `count` takes. */
 void rams_split(int n, int index, int count, int *begin, int *end);
 
+/* Row blocks of the encoder start at multiples of this many rows, whatever the thread count.
+ * OpenBLAS computes a product's rows in blocks of its kernel's unroll and a ragged last block with
+ * other code, so a row's last bits depend on where its GEMM call starts (measured: blocks of 12
+ * rows on this Zen 3's Haswell kernels; SkylakeX's sgemm kernel takes 4).  With every call starting
+ * at a multiple of 12 rows (and ending at one, or at the matrix's end) a row gets the same bits on
+ * 1 thread as on 16, so a result does not depend on the machine's core count (tests/test_threads.c).
+ * The price is balance: a thread gets up to 12 rows more than its even share (ViT-B/16 at 448,
+ * 786 tokens: +1 % on 2 threads, +4 % on 4, +10 % on 8). */
+#define RAMS_ROW_ALIGN 12
+
+/* Like rams_split, but every boundary inside (0, n) is a multiple of RAMS_ROW_ALIGN: the one
+ * nearest to the even split, so a worker gets at most RAMS_ROW_ALIGN rows more than its share. */
+void rams_split_rows(int n, int index, int count, int *begin, int *end);
+
+/* The most rows rams_split_rows gives any of `count` workers. */
+int rams_split_rows_max(int n, int count);
+
 #endif

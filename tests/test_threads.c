@@ -2,10 +2,11 @@
  * (bitwise) the results a single thread gets for the same inputs, whatever the order it meets
  * them in.  Also: the calling thread's error message stays its own while others succeed.
  *
- * The serial reference is computed once per context thread count (1 and 2), because a context's
- * own row-block split is allowed to change the float summation order; workers with 1-thread and
- * 2-thread contexts are each compared with the reference of their own count.  tests/sanitize.sh
- * runs this program in a ThreadSanitizer build. */
+ * The serial reference is computed once per context thread count (1 and 2); workers with 1-thread
+ * and 2-thread contexts are each compared with the reference of their own count.  And a context's
+ * thread count must not change a single bit either (threadpool.h, RAMS_ROW_ALIGN): the default
+ * model (102 tokens: nine row blocks) in every precision on 1..5 threads against 1 thread.
+ * tests/sanitize.sh runs this program in a ThreadSanitizer build. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 
 #include "ramstrans.h"
 #include "test_util.h"
+#include "threadpool.h"
 
 #define WORKERS    4
 #define ROUNDS     2
@@ -245,6 +247,71 @@ static void test_references_are_complete(void **state)
     printf("context threads 1 and 2 give %s results\n", same ? "bitwise identical" : "slightly different");
 }
 
+/* One model's results in one precision on contexts of 1..5 threads: each bit for bit the 1-thread
+ * context's, for tensors and images alike. */
+static void check_thread_count_invariance(const char *precision)
+{
+    rams_model_params mp = rams_model_default_params();
+    assert_int_equal(rams_precision_parse(precision, &mp.precision), RAMS_OK);
+    rams_model *m;
+    if (rams_model_load(test_data_path("../../models/default.safetensors"), &mp, &m) != RAMS_OK)
+        fail_msg("%s", rams_last_error());
+    rams_model_info info;
+    rams_model_get_info(m, &info);
+    /* The row split is what could change the bits: this model must have more than one row block. */
+    assert_true(info.grid * info.grid + 2 > 8 * RAMS_ROW_ALIGN);
+    inputs saved = in;
+    in.model = m, in.size = info.image_size;
+    size_t n = 3 * (size_t)in.size * in.size;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((i * 2654435761u) % 1000) / 400.0f - 1.25f;
+    for (int t = 0; t < TENSORS; t++) in.tensors[t] = t == 0 ? x : NULL;
+    outcome ref[2], o;
+    int inputs_used[2] = {0, TENSORS}; /* the tensor, and the first image */
+    for (int threads = 1; threads <= 5; threads++) {
+        rams_context_params cp = rams_context_default_params();
+        cp.threads = threads;
+        rams_context *ctx;
+        if (rams_context_create(m, &cp, &ctx) != RAMS_OK) fail_msg("%s", rams_last_error());
+        for (int j = 0; j < 2; j++) {
+            run_one(ctx, inputs_used[j], threads == 1 ? &ref[j] : &o);
+            if (threads == 1) {
+                if (!ref[j].ok) fail_msg("%s: input %d failed on one thread", precision, j);
+                continue;
+            }
+            const char *field = differs(&o, &ref[j]);
+            outcome_free(&o);
+            if (field)
+                fail_msg("%s: input %d on %d threads: %s differs from 1 thread's", precision, j, threads,
+                         field);
+        }
+        rams_context_free(ctx);
+    }
+    for (int j = 0; j < 2; j++) outcome_free(&ref[j]);
+    free(x);
+    in = saved;
+    assert_int_equal(rams_model_free(m), RAMS_OK);
+}
+
+static void test_thread_count_changes_no_bit_f32(void **state)
+{
+    (void)state;
+    check_thread_count_invariance("f32");
+}
+
+static void test_thread_count_changes_no_bit_bf16(void **state)
+{
+    (void)state;
+    check_thread_count_invariance("bf16");
+}
+
+static void test_thread_count_changes_no_bit_int8(void **state)
+{
+    (void)state;
+    check_thread_count_invariance("int8");
+}
+
 static void test_shared_model_matches_serial(void **state)
 {
     (void)state;
@@ -269,6 +336,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_references_are_complete),
         cmocka_unit_test(test_shared_model_matches_serial),
+        cmocka_unit_test(test_thread_count_changes_no_bit_f32),
+        cmocka_unit_test(test_thread_count_changes_no_bit_bf16),
+        cmocka_unit_test(test_thread_count_changes_no_bit_int8),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
