@@ -27,17 +27,13 @@ static rams_context *ctx;
 static int setup(void **state)
 {
     (void)state;
-    rams_context_params cp = rams_context_default_params();
-    cp.threads = 1;
-    if (rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &model) != RAMS_OK) return -1;
-    return rams_context_create(model, &cp, &ctx) == RAMS_OK ? 0 : -1;
+    return test_open_tiny(&model, &ctx);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    rams_context_free(ctx);
-    return rams_model_free(model) == RAMS_OK ? 0 : -1;
+    return test_close_model(model, ctx);
 }
 
 /* The status, and one line naming the function and the words. */

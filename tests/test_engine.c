@@ -36,30 +36,8 @@
 #define CROP_RTOL 1e-5
 #define CROP_ATOL 1e-5
 
-typedef struct {
-    const char *model; /* tiny_f32.safetensors / tiny_f16.safetensors */
-    const char *dir;   /* f32/input, ...                               */
-    const char *input; /* input.npy / input_border.npy                 */
-} engine_case;
-
-static const engine_case cases[] = {
-    {"tiny_f32.safetensors", "f32/input", "input.npy"},
-    {"tiny_f32.safetensors", "f32/input_border", "input_border.npy"},
-    {"tiny_f16.safetensors", "f16/input", "input.npy"},
-    {"tiny_f16.safetensors", "f16/input_border", "input_border.npy"},
-    {"vit_tiny_f32.safetensors", "vit/f32/input", "vit/input.npy"},
-    {"vit_tiny_f32.safetensors", "vit/f32/input_border", "vit/input_border.npy"},
-};
-
-static double *golden(const engine_case *c, const char *what, size_t *n)
-{
-    char name[256];
-    snprintf(name, sizeof name, "%s/%s.npy", c->dir, what);
-    return test_load_npy_f64(name, n);
-}
-
 /* Compares n floats with a golden array (rows `row0..` of width `width` when stride != width). */
-static void expect_close(const char *label, const engine_case *c, const float *got, const double *want,
+static void expect_close(const char *label, const test_engine_case *c, const float *got, const double *want,
                          size_t n, double rtol, double atol)
 {
     double worst = 0;
@@ -73,14 +51,14 @@ static void expect_close(const char *label, const engine_case *c, const float *g
                  got[at], want[at], worst);
 }
 
-static rams_model *load(const engine_case *c)
+static rams_model *load(const test_engine_case *c)
 {
     rams_model *m;
     if (rams_model_load(test_data_path(c->model), NULL, &m) != RAMS_OK) fail_msg("%s", rams_last_error());
     return m;
 }
 
-static float *load_input(const engine_case *c)
+static float *load_input(const test_engine_case *c)
 {
     size_t n;
     return test_load_npy(c->input, &n, NULL, NULL);
@@ -90,8 +68,8 @@ static float *load_input(const engine_case *c)
 static void test_network_stages(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const engine_case *c = &cases[k];
+    for (size_t k = 0; k < TEST_ENGINE_CASES; k++) {
+        const test_engine_case *c = &test_engine_cases[k];
         rams_model *m = load(c);
         const rams_config *cfg = &m->cfg;
         float *x = load_input(c);
@@ -100,23 +78,23 @@ static void test_network_stages(void **state)
         size_t n, ND = (size_t)cfg->num_tokens * cfg->hidden, NN = (size_t)cfg->num_tokens * cfg->num_tokens;
 
         rams_embed(m, &s, x);
-        double *emb = golden(c, "embeddings", &n);
+        double *emb = test_golden(c, "embeddings", &n);
         assert_int_equal(n, ND);
         expect_close("embeddings", c, s.x, emb, n, RTOL, ATOL);
 
         float *map = malloc(NN * sizeof *map);
         rams_block(m, &s, 0, 0, cfg->num_tokens, map);
-        double *blk = golden(c, "block0", &n);
+        double *blk = test_golden(c, "block0", &n);
         expect_close("block0", c, s.x, blk, n, RTOL, ATOL);
 
         /* All layers' maps from a full scale-1 pass. */
         float *maps = malloc((size_t)cfg->layers * NN * sizeof *maps), hidden[64];
         rams_encode(m, &s, x, 0, maps, hidden);
-        double *attn = golden(c, "attn", &n);
+        double *attn = test_golden(c, "attn", &n);
         assert_int_equal(n, (size_t)cfg->layers * NN);
         expect_close("attention maps", c, maps, attn, n, 0, 1e-6);
         expect_close("layer-0 map from rams_block", c, map, attn, NN, 0, 1e-6);
-        double *h1 = golden(c, "hidden1", &n);
+        double *h1 = test_golden(c, "hidden1", &n);
         expect_close("scale-1 CLS hidden", c, hidden, h1, (size_t)cfg->hidden, RTOL, ATOL); /* row 0 */
 
         free(emb), free(blk), free(attn), free(h1), free(map), free(maps), free(x);
@@ -129,32 +107,33 @@ static void test_network_stages(void **state)
 static void test_dppm_stages(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const engine_case *c = &cases[k];
+    for (size_t k = 0; k < TEST_ENGINE_CASES; k++) {
+        const test_engine_case *c = &test_engine_cases[k];
         rams_model *m = load(c);
         const rams_config *cfg = &m->cfg;
         int G = cfg->grid, N = cfg->num_tokens;
         size_t n;
-        double *attn64 = golden(c, "attn", &n);
+        double *attn64 = test_golden(c, "attn", &n);
         float *maps = malloc(n * sizeof *maps);
         for (size_t i = 0; i < n; i++) maps[i] = (float)attn64[i];
 
         double v[G * G], work[2 * N], t;
         rams_rollout(maps, cfg->layers, N, cfg->cls_tokens, v, work);
-        double *v_ref = golden(c, "rollout_v", &n);
+        double *v_ref = test_golden(c, "rollout_v", &n);
         for (int i = 0; i < G * G; i++) assert_float_equal(v[i], v_ref[i], 1e-5 * fabs(v_ref[i]));
 
         float p[G * G];
         unsigned char mask[G * G];
         rams_threshold(v, G * G, cfg->alpha, p, &t, mask);
-        double *p_ref = golden(c, "p", &n), *t_ref = golden(c, "t", &n), *mask_ref = golden(c, "mask", &n);
+        double *p_ref = test_golden(c, "p", &n), *t_ref = test_golden(c, "t", &n),
+               *mask_ref = test_golden(c, "mask", &n);
         for (int i = 0; i < G * G; i++) assert_float_equal(p[i], p_ref[i], 1e-5);
         assert_float_equal(t, t_ref[0], 1e-5);
         for (int i = 0; i < G * G; i++) assert_int_equal(mask[i], (int)mask_ref[i]);
 
         int stack[G * G], r0, c0, r1, c1;
         int area = rams_largest_component(mask, G, stack, &r0, &c0, &r1, &c1);
-        double *comp_ref = golden(c, "component", &n), *box_ref = golden(c, "box", &n);
+        double *comp_ref = test_golden(c, "component", &n), *box_ref = test_golden(c, "box", &n);
         int ref_area = 0;
         for (int i = 0; i < G * G; i++) {
             assert_int_equal(mask[i] == 2, (int)comp_ref[i]);
@@ -170,7 +149,7 @@ static void test_dppm_stages(void **state)
         float *x = load_input(c),
               *crop = malloc(3 * (size_t)cfg->image_size * cfg->image_size * sizeof *crop);
         rams_zoom_crop(x, cfg->image_size, b, crop);
-        double *crop_ref = golden(c, "crop", &n);
+        double *crop_ref = test_golden(c, "crop", &n);
         expect_close("crop", c, crop, crop_ref, n, CROP_RTOL, CROP_ATOL);
 
         free(attn64), free(maps), free(v_ref), free(p_ref), free(t_ref), free(mask_ref), free(comp_ref);
@@ -183,17 +162,17 @@ static void test_dppm_stages(void **state)
 static void test_classify_modes(void **state)
 {
     (void)state;
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const engine_case *c = &cases[k];
+    for (size_t k = 0; k < TEST_ENGINE_CASES; k++) {
+        const test_engine_case *c = &test_engine_cases[k];
         rams_model *m = load(c);
         rams_context *ctx;
         assert_int_equal(rams_context_create(m, NULL, &ctx), RAMS_OK);
         float *x = load_input(c);
         size_t n;
-        double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n),
-               *fused = golden(c, "fused", &n);
-        double *box_ref = golden(c, "box", &n), *crop_ref = golden(c, "crop", &n),
-               *p_ref = golden(c, "p", &n);
+        double *l1 = test_golden(c, "logits1", &n), *l2 = test_golden(c, "logits2", &n),
+               *fused = test_golden(c, "fused", &n);
+        double *box_ref = test_golden(c, "box", &n), *crop_ref = test_golden(c, "crop", &n),
+               *p_ref = test_golden(c, "p", &n);
         int C = m->cfg.classes, S = m->cfg.image_size;
 
         for (int mode = RAMS_MODE_SCALE1; mode <= RAMS_MODE_FUSED; mode++) {
@@ -239,14 +218,14 @@ static void test_classify_modes(void **state)
 static void test_classify_npy_file(void **state)
 {
     (void)state;
-    const engine_case *c = &cases[0];
+    const test_engine_case *c = &test_engine_cases[0];
     rams_model *m = load(c);
     rams_context *ctx;
     assert_int_equal(rams_context_create(m, NULL, &ctx), RAMS_OK);
     rams_result r;
     assert_int_equal(rams_classify_file(ctx, test_data_path(c->input), NULL, &r), RAMS_OK);
     size_t n;
-    double *l2 = golden(c, "logits2", &n);
+    double *l2 = test_golden(c, "logits2", &n);
     expect_close("logits scale 2 (file)", c, r.logits_scale2, l2, n, RTOL, ATOL);
     assert_int_equal(r.mode, RAMS_MODE_FUSED); /* the model's default mode */
     assert_false(r.has_image_box);

@@ -320,46 +320,15 @@ static void test_model_params(void **state)
 
 /* ---- the engine in bf16 ------------------------------------------------------------------------ */
 
-typedef struct {
-    const char *model, *dir, *input;
-} engine_case;
-
-static const engine_case cases[] = {
-    {"tiny_f32.safetensors", "f32/input", "input.npy"},
-    {"tiny_f32.safetensors", "f32/input_border", "input_border.npy"},
-    {"tiny_f16.safetensors", "f16/input", "input.npy"},
-    {"vit_tiny_f32.safetensors", "vit/f32/input", "vit/input.npy"},
-    {"vit_tiny_f32.safetensors", "vit/f32/input_border", "vit/input_border.npy"},
-};
-
-static double *golden(const engine_case *c, const char *what, size_t *n)
-{
-    char name[256];
-    snprintf(name, sizeof name, "%s/%s.npy", c->dir, what);
-    return test_load_npy_f64(name, n);
-}
-
-/* Worst |got - want| / (atol + rtol |want|). */
-static double ratio(const float *got, const double *want, size_t n, double rtol, double atol, double *abs_err)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(got[i] - want[i]);
-        if (abs_err && e > *abs_err) *abs_err = e;
-        double r = e / (atol + rtol * fabs(want[i]));
-        if (!(r <= worst)) worst = r;
-    }
-    return worst;
-}
-
-/* Runs every case in bf16 on `kernel`; checks the logits against the f32 golden ones and returns
- * the worst absolute logit error (printed). */
+/* Runs every bf16_int8 golden case (test_util.c) in bf16 on `kernel`; checks the logits against
+ * the f32 golden ones and returns the worst absolute logit error (printed). */
 static void engine_on(const char *kernel)
 {
     double worst = 0, worst_abs = 0;
     int boxes_equal = 0, runs = 0;
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const engine_case *c = &cases[k];
+    for (size_t k = 0; k < TEST_ENGINE_CASES; k++) {
+        const test_engine_case *c = &test_engine_cases[k];
+        if (!c->bf16_int8) continue;
         rams_model_params mp = rams_model_default_params();
         mp.precision = RAMS_PRECISION_BF16;
         mp.kernel = kernel;
@@ -376,19 +345,19 @@ static void engine_on(const char *kernel)
         rams_result r;
         int S = m->cfg.image_size;
         assert_int_equal(rams_classify_tensor(ctx, x, 3, S, S, &rp, &r), RAMS_OK);
-        double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n), *box = golden(c, "box", &n);
-        double e1 = ratio(r.logits_scale1, l1, n, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
+        double *l1 = test_golden(c, "logits1", &n), *l2 = test_golden(c, "logits2", &n),
+               *box = test_golden(c, "box", &n);
+        double e1 = test_golden_ratio(r.logits_scale1, l1, n, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
         if (e1 > worst) worst = e1;
         if (!(e1 <= 1))
             fail_msg("%s on %s, %s: scale-1 logits %.3fx the tolerance", kernel, c->model, c->input, e1);
         /* The zoom box: a cell's score nearer the threshold than bf16's error may flip; scale 2 is
          * compared only when the box is the golden one (it is, on these inputs: counted below). */
-        int same_box = r.box.top == (int)box[0] && r.box.left == (int)box[1] && r.box.bottom == (int)box[2] &&
-                       r.box.right == (int)box[3];
+        int same_box = test_box_is_golden(r.box, box);
         boxes_equal += same_box, runs++;
         if (same_box) {
-            double e2 =
-                ratio(r.logits_scale2, l2, (size_t)m->cfg.classes, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
+            double e2 = test_golden_ratio(r.logits_scale2, l2, (size_t)m->cfg.classes, ENGINE_RTOL,
+                                          ENGINE_ATOL, &worst_abs);
             if (e2 > worst) worst = e2;
             if (!(e2 <= 1))
                 fail_msg("%s on %s, %s: scale-2 logits %.3fx the tolerance", kernel, c->model, c->input, e2);

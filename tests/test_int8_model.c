@@ -26,42 +26,10 @@
 #define ENGINE_ATOL 5e-2
 
 typedef struct {
-    const char *model, *dir, *input;
-} engine_case;
-
-static const engine_case cases[] = {
-    {"tiny_f32.safetensors", "f32/input", "input.npy"},
-    {"tiny_f32.safetensors", "f32/input_border", "input_border.npy"},
-    {"tiny_f16.safetensors", "f16/input", "input.npy"},
-    {"vit_tiny_f32.safetensors", "vit/f32/input", "vit/input.npy"},
-    {"vit_tiny_f32.safetensors", "vit/f32/input_border", "vit/input_border.npy"},
-};
-#define NCASES (sizeof cases / sizeof cases[0])
-
-typedef struct {
     float l1[64], l2[64];
     int has2, classes;
     rams_box box;
 } run_out;
-
-static double *golden(const engine_case *c, const char *what, size_t *n)
-{
-    char name[256];
-    snprintf(name, sizeof name, "%s/%s.npy", c->dir, what);
-    return test_load_npy_f64(name, n);
-}
-
-static double ratio(const float *got, const double *want, size_t n, double *abs_err)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs(got[i] - want[i]);
-        if (e > *abs_err) *abs_err = e;
-        double r = e / (ENGINE_ATOL + ENGINE_RTOL * fabs(want[i]));
-        if (!(r <= worst)) worst = r;
-    }
-    return worst;
-}
 
 /* Runs `model_path` fused on `input` in `precision` on `kernel` (NULL: the choice). */
 static void run(const char *model_path, const char *input, rams_precision precision, const char *kernel,
@@ -94,12 +62,13 @@ static void run(const char *model_path, const char *input, rams_precision precis
     rams_model_free(m);
 }
 
-/* Every int8 kernel this CPU runs, against the golden f32 logits and against int8-portable. */
+/* Every int8 kernel this CPU runs, on the bf16_int8 golden cases (test_util.c), against the golden
+ * f32 logits and against int8-portable. */
 static void test_engine_int8(void **state)
 {
     (void)state;
     const char *kernels[] = {"int8-portable", "int8-avx2", "int8-avx-vnni", "int8-avx512-vnni", "int8-amx"};
-    run_out ref[NCASES];
+    run_out ref[TEST_ENGINE_CASES];
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
         if (!rams_i8_kernel_supported((rams_i8_kernel_id)k)) {
             print_message("  %s: this CPU lacks its instructions: SKIPPED here (test_gemm_int8 runs its "
@@ -108,9 +77,11 @@ static void test_engine_int8(void **state)
             continue;
         }
         double worst = 0, worst_abs = 0;
-        int boxes = 0;
-        for (size_t i = 0; i < NCASES; i++) {
-            const engine_case *c = &cases[i];
+        int boxes = 0, runs = 0;
+        for (size_t i = 0; i < TEST_ENGINE_CASES; i++) {
+            const test_engine_case *c = &test_engine_cases[i];
+            if (!c->bf16_int8) continue;
+            runs++;
             run_out o;
             run(test_data_path(c->model), c->input, RAMS_PRECISION_INT8, kernels[k], &o);
             if (k == 0) {
@@ -121,18 +92,17 @@ static void test_engine_int8(void **state)
                 assert_memory_equal(&o.box, &ref[i].box, sizeof o.box);
             }
             size_t n;
-            double *l1 = golden(c, "logits1", &n), *l2 = golden(c, "logits2", &n),
-                   *box = golden(c, "box", &n);
-            double e = ratio(o.l1, l1, n, &worst_abs);
+            double *l1 = test_golden(c, "logits1", &n), *l2 = test_golden(c, "logits2", &n),
+                   *box = test_golden(c, "box", &n);
+            double e = test_golden_ratio(o.l1, l1, n, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
             if (e > worst) worst = e;
             if (!(e <= 1))
                 fail_msg("%s on %s, %s: scale-1 logits %.3fx the tolerance", kernels[k], c->model, c->input,
                          e);
-            int same = o.box.top == (int)box[0] && o.box.left == (int)box[1] && o.box.bottom == (int)box[2] &&
-                       o.box.right == (int)box[3];
+            int same = test_box_is_golden(o.box, box);
             boxes += same;
             if (same) {
-                e = ratio(o.l2, l2, n, &worst_abs);
+                e = test_golden_ratio(o.l2, l2, n, ENGINE_RTOL, ENGINE_ATOL, &worst_abs);
                 if (e > worst) worst = e;
                 if (!(e <= 1))
                     fail_msg("%s on %s, %s: scale-2 logits %.3fx the tolerance", kernels[k], c->model,
@@ -142,9 +112,9 @@ static void test_engine_int8(void **state)
         }
         print_message(
             "  %s: logits within %.2f of the tolerance (worst absolute error %.3g), %s; zoom box equal to "
-            "f32's on %d of %zu\n",
-            kernels[k], worst, worst_abs, k ? "bit for bit int8-portable's" : "the reference", boxes, NCASES);
-        assert_true(boxes >= (int)NCASES - 1);
+            "f32's on %d of %d\n",
+            kernels[k], worst, worst_abs, k ? "bit for bit int8-portable's" : "the reference", boxes, runs);
+        assert_true(boxes >= runs - 1);
     }
 }
 

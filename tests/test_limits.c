@@ -303,18 +303,13 @@ static rams_context *tiny_ctx;
 static int setup_tiny(void **state)
 {
     (void)state;
-    rams_context_params cp = rams_context_default_params();
-    cp.threads = 1;
-    if (rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, &tiny) != RAMS_OK) return -1;
-    return rams_context_create(tiny, &cp, &tiny_ctx) == RAMS_OK ? 0 : -1;
+    return test_open_tiny(&tiny, &tiny_ctx);
 }
 
 static int teardown_tiny(void **state)
 {
     (void)state;
-    rams_context_free(tiny_ctx);
-    rams_model_free(tiny);
-    return 0;
+    return test_close_model(tiny, tiny_ctx);
 }
 
 static void write_npy(const float *x, int ndim, const int64_t *shape)

@@ -50,6 +50,55 @@ double test_tolerance_ratio(const float *a, const float *b, size_t n, double rto
     return worst;
 }
 
+double test_golden_ratio(const float *got, const double *want, size_t n, double rtol, double atol,
+                         double *abs_err)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]);
+        if (abs_err && e > *abs_err) *abs_err = e;
+        double r = e / (atol + rtol * fabs(want[i]));
+        if (!(r <= worst)) worst = r; /* NaN counts as the worst */
+    }
+    return worst;
+}
+
+const test_engine_case test_engine_cases[TEST_ENGINE_CASES] = {
+    {"tiny_f32.safetensors", "f32/input", "input.npy", 1},
+    {"tiny_f32.safetensors", "f32/input_border", "input_border.npy", 1},
+    {"tiny_f16.safetensors", "f16/input", "input.npy", 1},
+    {"tiny_f16.safetensors", "f16/input_border", "input_border.npy", 0},
+    {"vit_tiny_f32.safetensors", "vit/f32/input", "vit/input.npy", 1},
+    {"vit_tiny_f32.safetensors", "vit/f32/input_border", "vit/input_border.npy", 1},
+};
+
+double *test_golden(const test_engine_case *c, const char *what, size_t *n)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s/%s.npy", c->dir, what);
+    return test_load_npy_f64(name, n);
+}
+
+int test_box_is_golden(rams_box box, const double *golden)
+{
+    return box.top == (int)golden[0] && box.left == (int)golden[1] && box.bottom == (int)golden[2] &&
+           box.right == (int)golden[3];
+}
+
+int test_open_tiny(rams_model **model, rams_context **ctx)
+{
+    rams_context_params cp = rams_context_default_params();
+    cp.threads = 1;
+    if (rams_model_load(test_data_path("tiny_f32.safetensors"), NULL, model) != RAMS_OK) return -1;
+    return rams_context_create(*model, &cp, ctx) == RAMS_OK ? 0 : -1;
+}
+
+int test_close_model(rams_model *model, rams_context *ctx)
+{
+    rams_context_free(ctx);
+    return rams_model_free(model) == RAMS_OK ? 0 : -1;
+}
+
 double *test_load_npy_f64(const char *name, size_t *count)
 {
     uint8_t *bytes;

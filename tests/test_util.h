@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ramstrans.h"
+
 /* Path of a file under tests/data (static buffer, valid until the next call). */
 const char *test_data_path(const char *name);
 
@@ -21,5 +23,38 @@ void test_write_file(const char *path, const void *data, size_t size);
 
 /* Max over i of |a-b| / (atol + rtol*|b|): <= 1 means within tolerance. */
 double test_tolerance_ratio(const float *a, const float *b, size_t n, double rtol, double atol);
+
+/* The same against a golden float64 array; *abs_err (when not NULL) is raised to the worst
+ * |got - want| seen. */
+double test_golden_ratio(const float *got, const double *want, size_t n, double rtol, double atol,
+                         double *abs_err);
+
+/* ---- the engine's golden cases (tests/data, written by tools/reference/make_golden.py) ------- */
+
+typedef struct {
+    const char *model; /* tiny_f32.safetensors / tiny_f16.safetensors / vit_tiny_f32.safetensors */
+    const char *dir;   /* the folder of its golden arrays: f32/input, ...                        */
+    const char *input; /* the input tensor: input.npy / input_border.npy / vit/...               */
+    int bf16_int8;     /* 1: run by the bf16 and int8 engine tests too (all but the f16 file on the
+                        * border input); test_engine.c runs every case                           */
+} test_engine_case;
+
+enum { TEST_ENGINE_CASES = 6 };
+extern const test_engine_case test_engine_cases[TEST_ENGINE_CASES];
+
+/* Loads <c->dir>/<what>.npy as doubles (test_load_npy_f64).  Caller frees. */
+double *test_golden(const test_engine_case *c, const char *what, size_t *n);
+
+/* Whether box is the golden one, [top, left, bottom, right]. */
+int test_box_is_golden(rams_box box, const double *golden);
+
+/* ---- the API tests' fixture ------------------------------------------------------------------ */
+
+/* Loads tiny_f32.safetensors and makes a one-thread context on it: 0, or -1 on failure (a cmocka
+ * setup's return). */
+int test_open_tiny(rams_model **model, rams_context **ctx);
+
+/* Frees ctx, then model: 0 when rams_model_free succeeds, else -1 (a cmocka teardown's return). */
+int test_close_model(rams_model *model, rams_context *ctx);
 
 #endif
