@@ -26,6 +26,16 @@ typedef struct {
     const char *kernel;       /* NULL: the library's choice                              */
 } cli_load_options;
 
+/* The --help lines of -m/--model, --precision and --kernel, as classify and eval print them. */
+#define CLI_HELP_MODEL_PRECISION_KERNEL                                                             \
+    "  -m, --model PATH   the model file (default: the default model)\n"                            \
+    "      --precision P  f32 (default; exact); bf16: matrix products on bf16 operands with\n"      \
+    "                     f32 sums, on AMX or AVX512-BF16 where the CPU has them; int8: int8\n"     \
+    "                     weights (a q8 file's, or quantized at load) and per-token int8\n"         \
+    "                     activations, int32 sums, on AMX, VNNI or AVX2 (ramscli info)\n"           \
+    "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info lists\n" \
+    "                     them; default: the fastest this CPU runs)\n"
+
 /* Loads `path` (NULL: the default model) with `opts` (NULL: f32, the library's kernel) and
  * reports a failure; NULL on failure. */
 rams_model *cli_load_model(const char *path, const cli_load_options *opts);
