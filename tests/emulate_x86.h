@@ -1,10 +1,10 @@
 /* Plain-C stand-ins for the instructions of the AMX and AVX512-BF16 kernels, so that tests can run
  * those kernels' loops (addressing, blocking, edges, the tile program) on a CPU without the
- * instructions: compile the kernel's source with RAMS_KERNEL_EMULATE (tests/emulated_kernels.c).
- * The arithmetic follows Intel's pseudocode for VDPBF16PS and TDPBF16PS: each f32 lane adds the
- * products of its bf16 pair (exact in f32) to the accumulator, one at a time, rounding to nearest
- * (denormals are not flushed here; the tests' values have none).  A tile load or store reads and
- * writes exactly the configured rows x bytes, so the sanitizer builds see any overrun. */
+ * instructions: compile the kernel's source with RAMS_KERNEL_EMULATE (tests/emulated_amx.c,
+ * tests/emulated_avx512.c).  The arithmetic follows Intel's pseudocode for VDPBF16PS and TDPBF16PS:
+ * each f32 lane adds the products of its bf16 pair (exact in f32) to the accumulator, one at a time,
+ * rounding to nearest (denormals are not flushed here; the tests' values have none).  The AMX tiles
+ * themselves are emulate_amx.h's, shared with the int8 kernels' emulation. */
 #ifndef RAMS_EMULATE_X86_H
 #define RAMS_EMULATE_X86_H
 
@@ -65,54 +65,14 @@ static inline v16f emu_dp(v16f acc, v32bf a, v32bf b)
         for (int i_ = 0; i_ < (n) && i_ < 16; i_++) (out)[i_] += (v).f[i_]; \
     } while (0)
 
-/* ---- AMX ------------------------------------------------------------------------------------ */
-typedef struct {
-    uint8_t data[8][16][64];
-    int rows[8], colsb[8];
-    int configured;
-} emu_tiles;
-static _Thread_local emu_tiles emu_t;
+/* ---- AMX: the tiles (emulate_amx.h) and TDPBF16PS ----------------------------------------- */
+#include "emulate_amx.h"
 
-static inline void emu_loadconfig(const void *cfg)
-{
-    const uint8_t *c = cfg;
-    if (c[0] != 1) abort(); /* palette 1 */
-    for (int t = 0; t < 8; t++) {
-        uint16_t colsb;
-        memcpy(&colsb, c + 16 + 2 * t, 2);
-        emu_t.colsb[t] = colsb;
-        emu_t.rows[t] = c[48 + t];
-        if (colsb > 64 || emu_t.rows[t] > 16) abort();
-    }
-    emu_t.configured = 1;
-}
-static inline void emu_check(int t)
-{
-    if (!emu_t.configured || t < 0 || t > 7) abort();
-}
-static inline void emu_tile_zero(int t)
-{
-    emu_check(t);
-    memset(emu_t.data[t], 0, sizeof emu_t.data[t]);
-}
-static inline void emu_tile_load(int t, const void *p, size_t stride)
-{
-    emu_check(t);
-    for (int r = 0; r < emu_t.rows[t]; r++)
-        memcpy(emu_t.data[t][r], (const char *)p + r * stride, (size_t)emu_t.colsb[t]);
-}
-static inline void emu_tile_store(int t, void *p, size_t stride)
-{
-    emu_check(t);
-    for (int r = 0; r < emu_t.rows[t]; r++)
-        memcpy((char *)p + r * stride, emu_t.data[t][r], (size_t)emu_t.colsb[t]);
-}
 /* C[m][n] += sum over k of A.bf16[m][2k] B.bf16[k][2n] + A.bf16[m][2k+1] B.bf16[k][2n+1] */
 static inline void emu_tile_dpbf16(int c, int a, int b)
 {
-    emu_check(c), emu_check(a), emu_check(b);
-    int M = emu_t.rows[a], Kpairs = emu_t.colsb[a] / 4, N = emu_t.colsb[b] / 4;
-    if (emu_t.rows[b] != Kpairs || emu_t.rows[c] != M || emu_t.colsb[c] != N * 4) abort();
+    int M, Kpairs, N;
+    emu_tile_dp_shape(c, a, b, &M, &Kpairs, &N);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             float acc;
@@ -127,11 +87,6 @@ static inline void emu_tile_dpbf16(int c, int a, int b)
             memcpy(&emu_t.data[c][m][4 * n], &acc, 4);
         }
 }
-#define T_LOADCONFIG(cfg)     emu_loadconfig(cfg)
-#define T_RELEASE()           (emu_t.configured = 0)
-#define T_ZERO(t)             emu_tile_zero(t)
-#define T_LOAD(t, p, stride)  emu_tile_load(t, p, stride)
-#define T_STORE(t, p, stride) emu_tile_store(t, p, stride)
-#define T_DPBF16(c, a, b)     emu_tile_dpbf16(c, a, b)
+#define T_DPBF16(c, a, b) emu_tile_dpbf16(c, a, b)
 
 #endif

@@ -58,6 +58,9 @@ typedef struct rams_gemm_backend {
     void (*pack_q8)(void *dst, int out_dim, int in_dim, const int8_t *q, const float *scale);
 } rams_gemm_backend;
 
+/* `available` of a backend that runs on any CPU. */
+static inline int rams_gemm_always_available(void) { return 1; }
+
 /* The registry (gemm.c). */
 const rams_gemm_backend *rams_gemm_backend_named(const char *name); /* NULL: no such kernel      */
 /* The fastest backend of `precision` this CPU runs, or the one RAMSTRANS_KERNEL names when it is

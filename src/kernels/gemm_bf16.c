@@ -81,13 +81,11 @@ static void portable_gemm(float *out, int out_stride, const float *in, int in_st
     }
 }
 
-static int always(void) { return 1; }
-
 const rams_gemm_backend rams_backend_bf16_portable = {
     .name = "bf16-portable",
     .precision = RAMS_PRECISION_BF16,
     .needs = "nothing",
-    .available = always,
+    .available = rams_gemm_always_available,
     .packed_bytes = rowmajor_bytes,
     .pack = rowmajor_pack,
     .scratch_bytes = portable_scratch_bytes,

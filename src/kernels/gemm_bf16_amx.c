@@ -42,78 +42,67 @@ typedef struct {
     uint8_t rows[16];
 } __attribute__((aligned(64))) tile_config;
 
+/* The scratch's tile: the finished 32 x 32 f32 block (and a spare 64 bytes), before the
+ * activations. */
+#define TILE_BYTES (32 * 32 * 4 + 64)
+
 static size_t scratch_bytes(int rows, int in_dim)
 {
-    return rams_bf16_x86_scratch(rows, in_dim, MR, 32 * 32 * 4 + 64);
+    return rams_bf16_x86_scratch(rows, in_dim, MR, TILE_BYTES);
+}
+
+/* The block (rams_bf16_x86_block): rows [0, 32) of a (bf16 [.][Kp]) times panels b0, b1, stored to
+ * the f32 tile c and added to out's rows_valid x cols_valid corner. */
+static inline __attribute__((always_inline)) void block_32x32(const uint16_t *a0, int Kp, const uint16_t *b0,
+                                                              const uint16_t *b1, float *out, int out_stride,
+                                                              int rows_valid, int cols_valid, void *tile)
+{
+    size_t a_stride = (size_t)Kp * 2; /* bytes */
+    const uint16_t *a1 = a0 + (size_t)16 * Kp;
+    float *c = tile;
+    T_ZERO(0);
+    T_ZERO(1);
+    T_ZERO(2);
+    T_ZERO(3);
+    for (int k0 = 0; k0 < Kp; k0 += 32) {
+        T_LOAD(4, a0 + k0, a_stride);
+        T_LOAD(5, a1 + k0, a_stride);
+        T_LOAD(6, b0 + (size_t)k0 * 16, 64);
+        T_LOAD(7, b1 + (size_t)k0 * 16, 64);
+        T_DPBF16(0, 4, 6);
+        T_DPBF16(1, 4, 7);
+        T_DPBF16(2, 5, 6);
+        T_DPBF16(3, 5, 7);
+    }
+    T_STORE(0, c, 128);
+    T_STORE(1, c + 16, 128);
+    T_STORE(2, c + 16 * 32, 128);
+    T_STORE(3, c + 16 * 32 + 16, 128);
+    for (int r = 0; r < rows_valid; r++) {
+        float *o = out + (size_t)r * out_stride;
+        const float *s = c + r * 32;
+        for (int j = 0; j < cols_valid; j++) o[j] += s[j];
+    }
 }
 
 static void gemm(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
                  void *scratch, size_t scratch_bytes)
 {
-    int K = W->in_dim, N = W->out_dim, Kp = rams_bf16_kpad(K);
-    int panels = (N + 31) / 32 * 2, block = rams_bf16_panel_block(Kp);
-    size_t a_stride = (size_t)Kp * 2; /* bytes */
-    const uint16_t *w = W->packed;
-    float *c = rams_align64(scratch);        /* [32][32] f32: one finished block */
-    uint16_t *a = (uint16_t *)(c + 32 * 32); /* 64-byte aligned after 4 KB        */
-    int cap = (int)((scratch_bytes - 128 - 32 * 32 * 4 - 64) / a_stride) / MR * MR;
-    if (cap < MR) cap = MR; /* never: scratch_bytes(1, K) holds one block */
-
     tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
     T_LOADCONFIG(&cfg);
-    for (int m0 = 0; m0 < rows; m0 += cap) {
-        int m = rows - m0 < cap ? rows - m0 : cap, m_pad = (m + MR - 1) / MR * MR;
-        rams_bf16_round_rows(a, Kp, in + (size_t)m0 * in_stride, in_stride, m, m_pad, K);
-        for (int p0 = 0; p0 < panels; p0 += block) {
-            int p1 = p0 + block < panels ? p0 + block : panels;
-            for (int r0 = 0; r0 < m_pad; r0 += MR) {
-                int rv = m - r0 < MR ? m - r0 : MR;
-                const uint16_t *a0 = a + (size_t)r0 * Kp, *a1 = a0 + (size_t)16 * Kp;
-                for (int p = p0; p < p1; p += 2) {
-                    int cv = N - p * 16;
-                    if (cv <= 0) break;
-                    if (cv > 32) cv = 32;
-                    const uint16_t *b0 = w + (size_t)p * Kp * 16, *b1 = b0 + (size_t)Kp * 16;
-                    T_ZERO(0);
-                    T_ZERO(1);
-                    T_ZERO(2);
-                    T_ZERO(3);
-                    for (int k0 = 0; k0 < Kp; k0 += 32) {
-                        T_LOAD(4, a0 + k0, a_stride);
-                        T_LOAD(5, a1 + k0, a_stride);
-                        T_LOAD(6, b0 + (size_t)k0 * 16, 64);
-                        T_LOAD(7, b1 + (size_t)k0 * 16, 64);
-                        T_DPBF16(0, 4, 6);
-                        T_DPBF16(1, 4, 7);
-                        T_DPBF16(2, 5, 6);
-                        T_DPBF16(3, 5, 7);
-                    }
-                    T_STORE(0, c, 128);
-                    T_STORE(1, c + 16, 128);
-                    T_STORE(2, c + 16 * 32, 128);
-                    T_STORE(3, c + 16 * 32 + 16, 128);
-                    for (int r = 0; r < rv; r++) {
-                        float *o = out + (size_t)(m0 + r0 + r) * out_stride + p * 16;
-                        const float *s = c + r * 32;
-                        for (int j = 0; j < cv; j++) o[j] += s[j];
-                    }
-                }
-            }
-        }
-    }
+    rams_bf16_x86_gemm(out, out_stride, in, in_stride, rows, W, scratch, scratch_bytes, MR, TILE_BYTES,
+                       block_32x32);
     T_RELEASE();
 }
 
 const rams_gemm_backend BACKEND = {
     .name = BACKEND_NAME,
-    .precision = RAMS_PRECISION_BF16,
     .needs = "AMX-BF16",
     .available = available,
-    .packed_bytes = rams_bf16_vnni_bytes,
-    .pack = rams_bf16_vnni_pack,
     .scratch_bytes = scratch_bytes,
     .gemm = gemm,
+    RAMS_BF16_VNNI_FIELDS,
 };

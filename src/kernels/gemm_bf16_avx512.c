@@ -41,11 +41,11 @@ static int available(void) { return rams_cpu()->avx512_bf16; }
 
 #define MR 12 /* rows of a block */
 
-/* Rows [r0, r0 + MR) of a (bf16 [.][Kp]) times panels p, p + 1 of w, added to out's rows_valid x
- * cols_valid corner. */
+/* The block (rams_bf16_x86_block): rows [0, MR) of a (bf16 [.][Kp]) times panels w0, w1, added to
+ * out's rows_valid x cols_valid corner; no tile. */
 static inline __attribute__((always_inline)) void block_12x32(const uint16_t *a, int Kp, const uint16_t *w0,
                                                               const uint16_t *w1, float *out, int out_stride,
-                                                              int rows_valid, int cols_valid)
+                                                              int rows_valid, int cols_valid, void *tile)
 {
     v16f acc[MR][2];
 #pragma GCC unroll 12
@@ -72,39 +72,14 @@ static size_t scratch_bytes(int rows, int in_dim) { return rams_bf16_x86_scratch
 static void gemm(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
                  void *scratch, size_t scratch_bytes)
 {
-    int K = W->in_dim, N = W->out_dim, Kp = rams_bf16_kpad(K);
-    int panels = (N + 31) / 32 * 2, block = rams_bf16_panel_block(Kp);
-    const uint16_t *w = W->packed;
-    uint16_t *a = rams_align64(scratch);
-    int cap = (int)((scratch_bytes - 128) / ((size_t)Kp * 2)) / MR * MR; /* rows per sweep */
-    if (cap < MR) cap = MR; /* never: scratch_bytes(1, K) holds one block */
-    for (int m0 = 0; m0 < rows; m0 += cap) {
-        int m = rows - m0 < cap ? rows - m0 : cap, m_pad = (m + MR - 1) / MR * MR;
-        rams_bf16_round_rows(a, Kp, in + (size_t)m0 * in_stride, in_stride, m, m_pad, K);
-        for (int p0 = 0; p0 < panels; p0 += block) {
-            int p1 = p0 + block < panels ? p0 + block : panels;
-            for (int r0 = 0; r0 < m_pad; r0 += MR) {
-                int rv = m - r0 < MR ? m - r0 : MR;
-                for (int p = p0; p < p1; p += 2) {
-                    int cv = N - p * 16;
-                    if (cv <= 0) break;
-                    const uint16_t *w0 = w + (size_t)p * Kp * 16;
-                    block_12x32(a + (size_t)r0 * Kp, Kp, w0, w0 + (size_t)Kp * 16,
-                                out + (size_t)(m0 + r0) * out_stride + p * 16, out_stride, rv,
-                                cv < 32 ? cv : 32);
-                }
-            }
-        }
-    }
+    rams_bf16_x86_gemm(out, out_stride, in, in_stride, rows, W, scratch, scratch_bytes, MR, 0, block_12x32);
 }
 
 const rams_gemm_backend BACKEND = {
     .name = BACKEND_NAME,
-    .precision = RAMS_PRECISION_BF16,
     .needs = "AVX512-BF16",
     .available = available,
-    .packed_bytes = rams_bf16_vnni_bytes,
-    .pack = rams_bf16_vnni_pack,
     .scratch_bytes = scratch_bytes,
     .gemm = gemm,
+    RAMS_BF16_VNNI_FIELDS,
 };

@@ -14,8 +14,6 @@ void rams_gemm_f32(float *out, int out_stride, const float *in, int in_stride, i
                     in_dim, 1.0f, out, out_stride);
 }
 
-static int always(void) { return 1; }
-
 static size_t no_scratch(int rows, int in_dim) { return 0; }
 
 static void gemm_f32(float *out, int out_stride, const float *in, int in_stride, int rows,
@@ -28,7 +26,7 @@ const rams_gemm_backend rams_backend_f32 = {
     .name = "openblas-sgemm",
     .precision = RAMS_PRECISION_F32,
     .needs = "nothing",
-    .available = always,
+    .available = rams_gemm_always_available,
     .scratch_bytes = no_scratch,
     .gemm = gemm_f32,
 };

@@ -35,16 +35,7 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 static const rams_i8_kernel kernel_portable = {
-    .id = RAMS_I8_PORTABLE,
-    .name = "int8-portable",
-    .mr = I8_MR,
-    .nr = I8_NR,
-    .a_int16 = I8_A_INT16,
-    .packed = I8_PACKED,
-    .gemm = i8_driver_gemm,
-    .gemm_int32 = i8_driver_gemm_int32,
-    .quantize = i8_driver_quantize,
-};
+    .id = RAMS_I8_PORTABLE, .name = "int8-portable", I8_DRIVER_FIELDS};
 
 /* ---- which kernels this CPU runs ---------------------------------------------------------- */
 

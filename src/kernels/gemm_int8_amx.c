@@ -78,15 +78,4 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 #include "gemm_int8_driver.h"
 
 const rams_i8_kernel KERNEL = {
-    .id = RAMS_I8_AMX,
-    .name = KERNEL_NAME,
-    .mr = I8_MR,
-    .nr = I8_NR,
-    .a_int16 = I8_A_INT16,
-    .packed = I8_PACKED,
-    .begin = amx_begin,
-    .end = amx_end,
-    .gemm = i8_driver_gemm,
-    .gemm_int32 = i8_driver_gemm_int32,
-    .quantize = i8_driver_quantize,
-};
+    .id = RAMS_I8_AMX, .name = KERNEL_NAME, .begin = amx_begin, .end = amx_end, I8_DRIVER_FIELDS};

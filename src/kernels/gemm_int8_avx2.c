@@ -93,14 +93,4 @@ static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size
 
 #include "gemm_int8_driver.h"
 
-const rams_i8_kernel rams_i8_kernel_avx2 = {
-    .id = RAMS_I8_AVX2,
-    .name = "int8-avx2",
-    .mr = I8_MR,
-    .nr = I8_NR,
-    .a_int16 = I8_A_INT16,
-    .packed = I8_PACKED,
-    .gemm = i8_driver_gemm,
-    .gemm_int32 = i8_driver_gemm_int32,
-    .quantize = i8_driver_quantize,
-};
+const rams_i8_kernel rams_i8_kernel_avx2 = {.id = RAMS_I8_AVX2, .name = "int8-avx2", I8_DRIVER_FIELDS};

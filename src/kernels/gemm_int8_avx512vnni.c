@@ -2,10 +2,17 @@
  * -ffp-contract=off.  vpdpbusd multiplies 4 uint8 activations by 4 int8 weights per int32 lane
  * and adds the sum to the lane without saturating: exact.  A tile is 12 rows x 32 columns (two
  * K4x16 panels): per group of 4 k, two 64-byte weight loads, twelve broadcasts of a row's 4
- * activations, 24 vpdpbusd into 24 accumulators.  The instructions are reached through a few
- * macros, so that tests/emulated_int8_avx512vnni.c can compile this file with RAMS_KERNEL_EMULATE
- * and run its loops in plain C on any CPU (tests/emulate_int8.h). */
+ * activations, 24 vpdpbusd into 24 accumulators (the loop is gemm_int8_dpbusd.h's, shared with
+ * the AVX-VNNI kernel).  The instructions are reached through a few macros, so that
+ * tests/emulated_int8_avx512vnni.c can compile this file with RAMS_KERNEL_EMULATE and run its
+ * loops in plain C on any CPU (tests/emulate_int8.h). */
 #include "gemm_int8.h"
+
+#define I8_MR        12
+#define I8_NR        32
+#define I8_PACKED    1
+#define I8_A_INT16   0
+#define I8_VEC_BYTES 64
 
 #ifdef RAMS_KERNEL_EMULATE
 #include "emulate_int8.h"
@@ -15,7 +22,7 @@
 #include <immintrin.h>
 #define KERNEL         rams_i8_kernel_avx512vnni
 #define KERNEL_NAME    "int8-avx512-vnni"
-#define V512           __m512i
+#define I8_VEC         __m512i
 #define VZ()           _mm512_setzero_si512()
 #define VLOAD(p)       _mm512_loadu_si512((const void *)(p))
 #define VSET1(p)       _mm512_set1_epi32(*(const int *)(const void *)(p))
@@ -23,42 +30,7 @@
 #define VSTORE(p, v)   _mm512_storeu_si512((void *)(p), (v))
 #endif
 
-#define I8_MR      12
-#define I8_NR      32
-#define I8_PACKED  1
-#define I8_A_INT16 0
-
-static inline void i8_tile(const void *a, size_t a_stride, const int8_t *b, size_t b_stride, int k_pad,
-                           int32_t *c)
-{
-    V512 acc[I8_MR][2];
-    for (int i = 0; i < I8_MR; i++) acc[i][0] = acc[i][1] = VZ();
-    const char *a0 = (const char *)a;
-    for (int g = 0; g < k_pad / 4; g++) {
-        V512 b0 = VLOAD(b + (size_t)g * 64);
-        V512 b1 = VLOAD(b + b_stride + (size_t)g * 64);
-        for (int i = 0; i < I8_MR; i++) {
-            V512 av = VSET1(a0 + (size_t)i * a_stride + (size_t)g * 4);
-            acc[i][0] = VDP(acc[i][0], av, b0);
-            acc[i][1] = VDP(acc[i][1], av, b1);
-        }
-    }
-    for (int i = 0; i < I8_MR; i++) {
-        VSTORE(c + i * I8_NR, acc[i][0]);
-        VSTORE(c + i * I8_NR + 16, acc[i][1]);
-    }
-}
-
+#include "gemm_int8_dpbusd.h"
 #include "gemm_int8_driver.h"
 
-const rams_i8_kernel KERNEL = {
-    .id = RAMS_I8_AVX512VNNI,
-    .name = KERNEL_NAME,
-    .mr = I8_MR,
-    .nr = I8_NR,
-    .a_int16 = I8_A_INT16,
-    .packed = I8_PACKED,
-    .gemm = i8_driver_gemm,
-    .gemm_int32 = i8_driver_gemm_int32,
-    .quantize = i8_driver_quantize,
-};
+const rams_i8_kernel KERNEL = {.id = RAMS_I8_AVX512VNNI, .name = KERNEL_NAME, I8_DRIVER_FIELDS};

@@ -10,7 +10,11 @@
  * same instruction set (their results do not depend on it: IEEE multiplications, additions and
  * comparisons, the same in every vector width).  Every such
  * file is compiled with -ffp-contract=off: the epilogue's multiply and add stay two roundings
- * everywhere, so every kernel gives the same floats from the same integers. */
+ * everywhere, so every kernel gives the same floats from the same integers.
+ *
+ * The kernel's table entry then takes its shape and these functions from I8_DRIVER_FIELDS:
+ *
+ *   const rams_i8_kernel rams_i8_kernel_x = {.id = RAMS_I8_X, .name = "int8-x", I8_DRIVER_FIELDS}; */
 #ifndef I8_MR
 #error "define I8_MR, I8_NR, I8_PACKED and i8_tile before including gemm_int8_driver.h"
 #endif
@@ -189,3 +193,9 @@ static void i8_driver_quantize(const float *x, int x_stride, int rows, int k, in
         }
     }
 }
+
+/* The fields of a kernel's table entry (gemm_int8.h) that come from its I8_* definitions and this
+ * driver; the entry adds its id and name (and AMX its begin and end). */
+#define I8_DRIVER_FIELDS                                                                          \
+    .mr = I8_MR, .nr = I8_NR, .a_int16 = I8_A_INT16, .packed = I8_PACKED, .gemm = i8_driver_gemm, \
+    .gemm_int32 = i8_driver_gemm_int32, .quantize = i8_driver_quantize
