@@ -14,12 +14,8 @@ Prints one line per input and a summary.  Exit status 0 when everything matches,
 a ramscli failure, 2 when ramscli cannot be run (the reference results are still printed).
 """
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -31,6 +27,8 @@ sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import convert  # noqa: E402
 import model_file  # noqa: E402
 import ramstrans_torch as R  # noqa: E402
+from ramscli_check import (add_common_args, compare_logits, json_box, random_inputs,  # noqa: E402
+                           run_in_workdir, run_ramscli)
 
 RTOL, ATOL = 1e-3, 2e-3
 
@@ -53,34 +51,14 @@ def run_reference(model, cfg, x):
             "empty": not d["mask"].any()}
 
 
-def tolerance_ratio(got, want):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return float("inf")
-    return float(np.max(np.abs(got - want) / (ATOL + RTOL * np.abs(want))))
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--num-heads", type=int, default=None)
     ap.add_argument("--alpha", type=float, default=1.2)
     ap.add_argument("--dtype", choices=["f32", "f16", "bf16", "q8"], default="f32")
-    ap.add_argument("--inputs", nargs="+", default=[])
-    ap.add_argument("--random-inputs", type=int, default=0, help="also make N seeded random inputs")
-    ap.add_argument("--ramscli", default=os.path.join(ROOT, "build", "ramscli"))
-    ap.add_argument("--keep", default=None, help="keep the converted model and random inputs in this folder")
-    args = ap.parse_args(argv)
-    if not args.inputs and not args.random_inputs:
-        ap.error("give --inputs or --random-inputs")
-
-    work = args.keep or tempfile.mkdtemp(prefix="check_reference_")
-    os.makedirs(work, exist_ok=True)
-    try:
-        return check(args, work)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    add_common_args(ap, ROOT)
+    return run_in_workdir(ap, ap.parse_args(argv), "check_reference_", check)
 
 
 def check(args, work):
@@ -93,12 +71,7 @@ def check(args, work):
     model, cfg = reference(model_path)
     S = cfg.image_size
 
-    inputs = list(args.inputs)
-    for i in range(args.random_inputs):
-        g = torch.Generator().manual_seed(1000 + i)
-        path = os.path.join(work, f"random_{i}.npy")
-        np.save(path, torch.randn(3, S, S, generator=g).numpy())
-        inputs.append(path)
+    inputs = list(args.inputs) + random_inputs(work, args.random_inputs, S, seed=1000)
 
     refs = {}
     t0 = time.time()
@@ -118,23 +91,12 @@ def check(args, work):
         print(f"check_reference: {args.ramscli} is not an executable; nothing compared", file=sys.stderr)
         return 2
 
-    cmd = [args.ramscli, "classify", "--json", "--mode", "fused", "--model", model_path] + inputs
     t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    returncode, results, stderr = run_ramscli(args.ramscli, "fused", model_path, inputs, "check_reference")
     cli_s = time.time() - t0
-    results = {}
-    for line in proc.stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                print(f"check_reference: ramscli printed a line that is not JSON ({e}): {line[:200]}")
-                continue
-            results[obj.get("file")] = obj
-    print(f"ramscli: exit status {proc.returncode} in {cli_s:.2f} s")
-    if proc.stderr.strip():
-        print("ramscli stderr:\n  " + "\n  ".join(proc.stderr.strip().splitlines()[-10:]))
+    print(f"ramscli: exit status {returncode} in {cli_s:.2f} s")
+    if stderr.strip():
+        print("ramscli stderr:\n  " + "\n  ".join(stderr.strip().splitlines()[-10:]))
 
     failures = 0
     worst = {"scale1": 0.0, "scale2": 0.0}
@@ -147,17 +109,11 @@ def check(args, work):
         problems = []
         logits = got.get("logits") or {}
         for scale in ("scale1", "scale2"):
-            if logits.get(scale) is None:
-                problems.append(f"{scale} logits missing")
-                continue
-            ratio = tolerance_ratio(logits[scale], r[scale])
+            ratio, problem = compare_logits(scale, logits.get(scale), r[scale], RTOL, ATOL)
             worst[scale] = max(worst[scale], ratio)
-            if not ratio <= 1.0:
-                diff = np.max(np.abs(np.asarray(logits[scale], dtype=np.float64) - r[scale])) \
-                    if len(logits[scale]) == len(r[scale]) else float("nan")
-                problems.append(f"{scale} logits off (ratio {ratio:.3g}, max |diff| {diff:.3g})")
-        box = got.get("box")
-        got_box = [box.get(k) for k in ("top", "left", "bottom", "right")] if isinstance(box, dict) else None
+            if problem:
+                problems.append(problem)
+        got_box = json_box(got)
         if got_box != r["box"]:
             near = " (near-tie: margin below 1e-4)" if r["margin"] < 1e-4 else ""
             problems.append(f"box {got_box} != reference {r['box']}{near}")
@@ -169,7 +125,7 @@ def check(args, work):
               f"{' (empty mask: whole image)' if r['empty'] else ''}" + ("; " + "; ".join(problems) if problems else ""))
     print(f"worst tolerance ratio (<= 1 passes): scale1 {worst['scale1']:.3g}, scale2 {worst['scale2']:.3g}")
     print(f"{len(refs) - failures}/{len(refs)} inputs match")
-    return 1 if failures or proc.returncode != 0 else 0
+    return 1 if failures or returncode != 0 else 0
 
 
 if __name__ == "__main__":

@@ -16,12 +16,8 @@
 Exit status 0 when everything matches, 1 otherwise, 2 when ramscli cannot be run.
 """
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
@@ -31,26 +27,10 @@ ROOT = os.path.dirname(TOOLS)
 sys.path[:0] = [TOOLS, os.path.join(TOOLS, "reference")]
 import convert  # noqa: E402
 import vit_torch  # noqa: E402
+from ramscli_check import (add_common_args, compare_logits, json_box, random_inputs,  # noqa: E402
+                           run_in_workdir, run_ramscli)
 
 RTOL, ATOL = 1e-3, 1e-3
-
-
-def ratio(got, want):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return float("inf")
-    return float(np.max(np.abs(got - want) / (ATOL + RTOL * np.abs(want))))
-
-
-def run_cli(cli, mode, model, inputs):
-    proc = subprocess.run([cli, "classify", "--json", "--mode", mode, "--model", model] + inputs,
-                          capture_output=True, text=True)
-    out = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            obj = json.loads(line)
-            out[obj.get("file")] = obj
-    return proc.returncode, out, proc.stderr.strip()
 
 
 def main(argv=None):
@@ -62,20 +42,8 @@ def main(argv=None):
     ap.add_argument("--alpha", type=float, default=1.2)
     ap.add_argument("--ln-eps", type=float, default=1e-6,
                     help="the reference's LayerNorm eps (1e-12 when --input is a Hugging Face copy)")
-    ap.add_argument("--inputs", nargs="+", default=[])
-    ap.add_argument("--random-inputs", type=int, default=0)
-    ap.add_argument("--ramscli", default=os.path.join(ROOT, "build", "ramscli"))
-    ap.add_argument("--keep", default=None)
-    args = ap.parse_args(argv)
-    if not args.inputs and not args.random_inputs:
-        ap.error("give --inputs or --random-inputs")
-    work = args.keep or tempfile.mkdtemp(prefix="check_vit_")
-    os.makedirs(work, exist_ok=True)
-    try:
-        return check(args, work)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    add_common_args(ap, ROOT)
+    return run_in_workdir(ap, ap.parse_args(argv), "check_vit_", check)
 
 
 def check(args, work):
@@ -85,12 +53,7 @@ def check(args, work):
     model_path = os.path.join(work, "model.safetensors")
     convert.convert(args.input or args.npz, model_path, num_heads=args.num_heads, alpha=args.alpha,
                     image_size=args.image_size, log=lambda *a: None)
-    inputs = list(args.inputs)
-    for i in range(args.random_inputs):
-        g = torch.Generator().manual_seed(2000 + i)
-        path = os.path.join(work, f"random_{i}.npy")
-        np.save(path, torch.randn(3, S, S, generator=g).numpy())
-        inputs.append(path)
+    inputs = list(args.inputs) + random_inputs(work, args.random_inputs, S, seed=2000)
     refs = {}
     for path in inputs:
         x = torch.from_numpy(np.load(path))[None]
@@ -101,11 +64,11 @@ def check(args, work):
     if not os.access(args.ramscli, os.X_OK):
         print(f"check_vit: {args.ramscli} is not an executable; nothing compared", file=sys.stderr)
         return 2
-    rc1, res1, err1 = run_cli(args.ramscli, "scale1", model_path, inputs)
-    rc2, res2, err2 = run_cli(args.ramscli, "fused", model_path, inputs)
+    rc1, res1, err1 = run_ramscli(args.ramscli, "scale1", model_path, inputs, "check_vit")
+    rc2, res2, err2 = run_ramscli(args.ramscli, "fused", model_path, inputs, "check_vit")
     for rc, err, mode in ((rc1, err1, "scale1"), (rc2, err2, "fused")):
         if rc != 0:
-            print(f"ramscli --mode {mode}: exit status {rc}: {err[-500:]}")
+            print(f"ramscli --mode {mode}: exit status {rc}: {err.strip()[-500:]}")
     bad_rc = rc1 != 0 or rc2 != 0
     failures, worst = 0, {"scale1": 0.0, "fused scale1": 0.0, "fused scale2": 0.0}
     for path, r in refs.items():
@@ -118,17 +81,13 @@ def check(args, work):
         for label, got, want in (("scale1", (a.get("logits") or {}).get("scale1"), r["scale1"]),
                                  ("fused scale1", (b.get("logits") or {}).get("scale1"), r["scale1"]),
                                  ("fused scale2", (b.get("logits") or {}).get("scale2"), r["scale2"])):
-            if got is None:
-                problems.append(f"{label} logits missing")
-                continue
-            q = ratio(got, want)
+            q, problem = compare_logits(label, got, want, RTOL, ATOL)
             worst[label] = max(worst[label], q)
-            if not q <= 1:
-                problems.append(f"{label} logits off (ratio {q:.3g})")
+            if problem:
+                problems.append(problem)
         if a.get("box") is not None:
             problems.append("--mode scale1 gave a box")
-        box = b.get("box")
-        got_box = [box.get(k) for k in ("top", "left", "bottom", "right")] if isinstance(box, dict) else None
+        got_box = json_box(b)
         if got_box is None:
             problems.append("--mode fused gave no box")
         elif got_box != r["box"] and r["margin"] >= 1e-4:
