@@ -1,7 +1,10 @@
-# Shared by the shell tests (sourced): a scratch folder, pass/fail bookkeeping, and the two checks
-# every test is made of.  The sourcing script reports `$failures` at its end.
+# Shared by the shell tests (sourced): a scratch folder, Debian's python3, pass/fail bookkeeping,
+# and the two checks every test is made of.  The sourcing script reports `$failures` at its end;
+# the fail-fast tests (set -eu: test_photos.sh, test_quantize.sh, test_reference.sh) take only the
+# scratch folder and $PY.
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+PY=/usr/bin/python3
 failures=0
 pass() { echo "ok   $1"; }
 bad() { echo "FAIL $1"; failures=$((failures + 1)); }

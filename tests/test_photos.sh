@@ -7,9 +7,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=${1:-$ROOT/build/ramscli}
-PY=/usr/bin/python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$ROOT/tests/harness.sh"
 $PY "$ROOT/tools/reference/make_random_checkpoint.py" --preset small --out "$TMP/small.pt" --seed 7 >/dev/null
 $PY "$ROOT/tools/convert.py" --input "$TMP/small.pt" --output "$TMP/small.safetensors" >/dev/null
 mkdir "$TMP/webp"

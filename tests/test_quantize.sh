@@ -10,9 +10,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=${1:-$ROOT/build/ramscli}
-PY=/usr/bin/python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$ROOT/tests/harness.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 same() { cmp -s "$1" "$2" || fail "$3: ramscli quantize and convert.py --dtype q8 differ ($(cmp "$1" "$2" 2>&1 | head -1))"; echo "ok: $3: the same $(wc -c <"$1") bytes"; }
 

@@ -7,9 +7,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CLI=${1:-$ROOT/build/ramscli}
-PY=/usr/bin/python3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$ROOT/tests/harness.sh"
 $PY "$ROOT/tools/reference/make_random_checkpoint.py" --preset tiny --style pickled_dp --out "$TMP/tiny.pt" --seed 3
 $PY "$ROOT/tools/reference/check_reference.py" --checkpoint "$TMP/tiny.pt" --num-heads 4 --random-inputs 4 --ramscli "$CLI"
 $PY "$ROOT/tools/reference/make_random_checkpoint.py" --preset small --style state_dict --out "$TMP/small.pt" --seed 4
