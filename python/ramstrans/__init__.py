@@ -217,8 +217,8 @@ class Model:
     (default_model_path()); threads is the number of threads one classification uses, the
     caller's included; 0 chooses as `ramscli classify` does for a list of inputs: one thread
     for a small model (under 2 GFLOP per image, where splitting an image costs more than it
-    gains: run several Python threads instead), else the online CPUs.  The library's results can
-    differ in the last bits with the thread count, and this default gives ramscli's numbers.
+    gains: run several Python threads instead), else the online CPUs.  The results are the same
+    bits on any thread count; this default is only the fastest choice.
     precision is the arithmetic of the matrix products: "f32" (the default, exact), "bf16" (bf16
     operands, f32 sums) or whatever else the library offers (PRECISIONS); kernel names one of the
     precision's matrix-product kernels (None: the fastest this CPU runs; info() tells which), as
@@ -267,9 +267,8 @@ class Model:
 
     def _ramscli_threads(self):
         """ramscli's choice for many inputs (cli/pool.c): a model under 2 GFLOP per image runs
-        one image per thread, a larger one splits each image over the online CPUs.  The
-        library's last bits can change with a context's thread count, so this default gives
-        ramscli's numbers exactly."""
+        one image per thread, a larger one splits each image over the online CPUs: the
+        fastest choice (the library gives the same bits on any thread count)."""
         flops = self.flops("fused")
         if flops is not None and flops <= INTRA_IMAGE_FLOPS:
             return 1

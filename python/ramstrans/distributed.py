@@ -221,9 +221,9 @@ def run(args):
     except ramstrans.Error as e:
         report(args.model or "default model", str(e))
         return 1
-    # Threads per image: ramscli's choice for these inputs on this machine (cli/pool.c), since
-    # the library's last bits can change with the thread count: one image per thread for a small
-    # model and several inputs, else this machine's online CPUs.
+    # Threads per image: ramscli's choice for these inputs on this machine (cli/pool.c), the
+    # fastest: one image per thread for a small model and several inputs, else this machine's
+    # online CPUs.  (Any count gives the same bits.)
     threads = args.threads
     if not threads:
         small = flops is not None and flops <= ramstrans.INTRA_IMAGE_FLOPS
