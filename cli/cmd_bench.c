@@ -152,6 +152,8 @@ int cli_cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(o, "sgemm_gflops", sgemm);
         cJSON_AddStringToObject(o, "precision", rams_precision_name(info.precision));
         cJSON_AddStringToObject(o, "kernel", info.kernel ? info.kernel : "unknown");
+        cJSON_AddStringToObject(o, "attention_kernel",
+                                info.attention_kernel ? info.attention_kernel : "unknown");
         if (bf16_kernel) cJSON_AddStringToObject(o, "bf16_kernel", bf16_kernel);
         else cJSON_AddNullToObject(o, "bf16_kernel");
         cJSON_AddNumberToObject(o, "bf16_gflops", bf16);
@@ -170,8 +172,9 @@ int cli_cmd_bench(int argc, char **argv)
                info.hidden_size, info.dtype);
         printf("mode        %s, %ld thread%s, %ld runs\n", rams_mode_name(r.mode), threads,
                threads == 1 ? "" : "s", runs);
-        printf("precision   %s, kernel %s (this CPU: %s)\n", rams_precision_name(info.precision),
-               info.kernel ? info.kernel : "?",
+        printf("precision   %s, kernel %s, attention %s (this CPU: %s)\n",
+               rams_precision_name(info.precision), info.kernel ? info.kernel : "?",
+               info.attention_kernel ? info.attention_kernel : "?",
                *rams_cpu_features() ? rams_cpu_features() : "none of avx2/avx512/amx");
         printf("load        %8.1f ms\n", load_s * 1e3);
         printf("first run   %8.1f ms (cold)\n", cold_s * 1e3);

@@ -49,8 +49,8 @@ static void print_info_text(const char *path, const rams_model *m, const rams_mo
         printf("%s %s", i ? "," : "", l ? l : "?");
     }
     printf("%s\n", shown < in->num_classes ? ", ..." : "");
-    printf("precision     %s, kernel %s\n", rams_precision_name(in->precision),
-           in->kernel ? in->kernel : "?");
+    printf("precision     %s, kernel %s, attention %s\n", rams_precision_name(in->precision),
+           in->kernel ? in->kernel : "?", in->attention_kernel ? in->attention_kernel : "?");
     printf("this CPU      %s\n", *rams_cpu_features() ? rams_cpu_features() : "(none of avx2, avx512, amx)");
     printf("kernels here ");
     for (int p = RAMS_PRECISION_F32; p <= RAMS_PRECISION_INT8; p++) {

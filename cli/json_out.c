@@ -130,6 +130,8 @@ char *cli_info_json(const char *path, const rams_model *m, const rams_model_info
     cJSON_AddItemToObject(o, "preprocess", preprocess_json(&info->preprocess));
     cJSON_AddStringToObject(o, "precision", rams_precision_name(info->precision));
     cJSON_AddStringToObject(o, "kernel", info->kernel ? info->kernel : "unknown");
+    cJSON_AddStringToObject(o, "attention_kernel",
+                            info->attention_kernel ? info->attention_kernel : "unknown");
     /* This CPU: what it offers, and the kernel each precision would run on here (null: none). */
     cJSON *cpu = cJSON_AddObjectToObject(o, "cpu");
     cJSON_AddStringToObject(cpu, "features", rams_cpu_features());

@@ -40,11 +40,11 @@ extern "C" {
 
 /* ---- Version ------------------------------------------------------------------------------ */
 #define RAMSTRANS_VERSION_MAJOR 0
-#define RAMSTRANS_VERSION_MINOR 2
+#define RAMSTRANS_VERSION_MINOR 3
 #define RAMSTRANS_VERSION_PATCH 0
 #define RAMSTRANS_VERSION_NUMBER \
     (RAMSTRANS_VERSION_MAJOR * 10000 + RAMSTRANS_VERSION_MINOR * 100 + RAMSTRANS_VERSION_PATCH)
-#define RAMSTRANS_VERSION_STRING "0.2.0"
+#define RAMSTRANS_VERSION_STRING "0.3.0"
 
 /* The version of the library actually linked (compare with RAMSTRANS_VERSION_NUMBER). */
 RAMS_API unsigned rams_version_number(void);
@@ -185,6 +185,11 @@ typedef struct {
                                       * "bf16-amx", "bf16-avx512", "bf16-portable", "int8-amx",
                                       * "int8-avx512-vnni", "int8-avx-vnni", "int8-avx2" or
                                       * "int8-portable"                                          */
+    /* Appended in 0.3 (a 0.2 library leaves it alone): */
+    const char *attention_kernel; /* the attention products' (QK^T, PV) kernel: "openblas-sgemm"
+                                      * (f32; always for an f32 model), or for a bf16 or int8
+                                      * model the bf16 kernel of a CPU with AMX-BF16 or
+                                      * AVX512-BF16 ("bf16-amx", "bf16-avx512")                 */
 } rams_model_info;
 
 /* Fills the fields of `out` within `out_size` bytes (zeroing any beyond what this library knows).

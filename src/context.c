@@ -46,7 +46,8 @@ rams_status rams_context_create(const rams_model *model, const rams_context_para
      * thread count too, and all of it is committed at creation (memory.h). */
     double work_floats =
         rams_model_work_floats(c) + (double)threads * RAMS_ATTENTION_TILE * c->num_tokens +
-        (double)threads * (double)rams_encoder_gemm_scratch_bytes(model, threads) / sizeof(float);
+        (double)threads * (double)rams_encoder_gemm_scratch_bytes(model, threads) / sizeof(float) +
+        (double)rams_encoder_attention_bytes(model) / sizeof(float);
     if (work_floats > (double)RAMS_MAX_CONTEXT_FLOATS)
         return rams_fail(RAMS_ERR_LIMIT,
                          "a context of %d threads for this model needs %.3g floats of working memory, above "

@@ -18,7 +18,33 @@ size_t rams_encoder_gemm_scratch_bytes(const rams_model *m, int threads)
     if (threads < 1) threads = 1;
     /* The most rows rams_split_rows gives a thread of the N tokens (more than of the G*G patches). */
     int rows = rams_split_rows_max(c->num_tokens, threads);
-    return m->gemm ? (m->gemm->scratch_bytes(rows, widest) + 63) / 64 * 64 : 0;
+    size_t bytes = m->gemm ? m->gemm->scratch_bytes(rows, widest) : 0;
+    if (m->attention) {
+        /* An attention tile: scores = Q [tile, hs] . K^T, then context = P [tile, N] . V. */
+        size_t scores = m->attention->scratch_bytes(RAMS_ATTENTION_TILE, c->head_size),
+               context = m->attention->scratch_bytes(RAMS_ATTENTION_TILE, c->num_tokens),
+               pack_row = (size_t)c->num_tokens * sizeof(float);
+        if (scores > bytes) bytes = scores;
+        if (context > bytes) bytes = context;
+        if (pack_row > bytes) bytes = pack_row;
+    }
+    return (bytes + 63) / 64 * 64;
+}
+
+static size_t attention_keys_bytes(const rams_model *m)
+{
+    return (m->attention->packed_bytes(m->cfg.num_tokens, m->cfg.head_size) + 63) / 64 * 64;
+}
+
+static size_t attention_values_bytes(const rams_model *m)
+{
+    return (m->attention->packed_bytes(m->cfg.head_size, m->cfg.num_tokens) + 63) / 64 * 64;
+}
+
+size_t rams_encoder_attention_bytes(const rams_model *m)
+{
+    if (!m->attention) return 0;
+    return (size_t)m->cfg.heads * (attention_keys_bytes(m) + attention_values_bytes(m));
 }
 
 rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, rams_pool *pool)
@@ -27,13 +53,16 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, 
     memset(s, 0, sizeof *s);
     s->pool = pool;
     s->gemm = m->gemm;
+    s->attn = m->attention;
+    if (s->attn)
+        s->attn_keys_bytes = attention_keys_bytes(m), s->attn_values_bytes = attention_values_bytes(m);
     size_t N = (size_t)c->num_tokens, D = (size_t)c->hidden, M = (size_t)c->mlp, G = (size_t)c->grid,
            P = (size_t)c->patch_size, T = (size_t)rams_pool_threads(pool);
     s->gemm_scratch_bytes = rams_encoder_gemm_scratch_bytes(m, (int)T);
-    float *gemm_scratch = NULL;
+    float *gemm_scratch = NULL, *attn_packed = NULL;
     /* Every size is bounded by model.h's limits, so these products cannot overflow size_t. */
-    float **bufs[] = {&s->x,   &s->xn,     &s->q,      &s->k,       &s->v,
-                      &s->ctx, &s->scores, &s->hidden, &s->patches, &gemm_scratch};
+    float **bufs[] = {&s->x,      &s->xn,     &s->q,       &s->k,         &s->v,       &s->ctx,
+                      &s->scores, &s->hidden, &s->patches, &gemm_scratch, &attn_packed};
     size_t counts[] = {N * D,
                        N * D,
                        N * D,
@@ -43,7 +72,8 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, 
                        T * RAMS_ATTENTION_TILE * N,
                        N * M,
                        G * G * 3 * P * P,
-                       T * s->gemm_scratch_bytes / sizeof(float)};
+                       T * s->gemm_scratch_bytes / sizeof(float),
+                       rams_encoder_attention_bytes(m) / sizeof(float)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) total += rams_cache_line_floats(counts[i]);
     s->arena_bytes = total * sizeof(float);
@@ -59,6 +89,7 @@ rams_status rams_encoder_state_init(rams_encoder_state *s, const rams_model *m, 
         arena += rams_cache_line_floats(counts[i]);
     }
     s->gemm_scratch = (char *)gemm_scratch;
+    s->attn_packed = (char *)attn_packed;
     return RAMS_OK;
 }
 
@@ -142,9 +173,99 @@ static void block_projections(void *arg, int index, int count)
         rams_linear(&g, s->q + (size_t)q0 * D, D, s->xn + (size_t)q0 * D, D, q1 - q0, &lw->q_w, lw->q_b);
 }
 
+/* For a bf16 attention kernel, head h of this block as two weight matrices: its keys [N, hs] (a
+ * row per key) and its values transposed [hs, N] (a row per dimension), so that the kernel's two
+ * products are scores = Q_h . K_h^T and context = P . V_h.  Packed once per block, after the
+ * barrier that completes K and V, each thread its share of the heads. */
+typedef struct {
+    const float *x; /* K or V: [N, D] */
+    int head, head_size, D, N;
+} head_source;
+
+static void read_key(const void *src, int token, float *dst)
+{
+    const head_source *h = src;
+    memcpy(dst, h->x + (size_t)token * h->D + (size_t)h->head * h->head_size,
+           (size_t)h->head_size * sizeof *dst);
+}
+
+static void read_value_column(const void *src, int dim, float *dst)
+{
+    const head_source *h = src;
+    const float *col = h->x + (size_t)h->head * h->head_size + dim;
+    for (int t = 0; t < h->N; t++) dst[t] = col[(size_t)t * h->D];
+}
+
+static rams_matrix head_keys(const rams_encoder_state *s, const rams_config *c, int h)
+{
+    rams_matrix W = {.out_dim = c->num_tokens, .in_dim = c->head_size};
+    W.packed = s->attn_packed + (size_t)h * (s->attn_keys_bytes + s->attn_values_bytes);
+    return W;
+}
+
+static rams_matrix head_values(const rams_encoder_state *s, const rams_config *c, int h)
+{
+    rams_matrix W = {.out_dim = c->head_size, .in_dim = c->num_tokens};
+    W.packed = s->attn_packed + (size_t)h * (s->attn_keys_bytes + s->attn_values_bytes) + s->attn_keys_bytes;
+    return W;
+}
+
+static void pack_heads(void *arg, int index, int count)
+{
+    const encoder_job *job = arg;
+    const rams_config *c = &job->m->cfg;
+    rams_encoder_state *s = job->s;
+    /* The pack's row buffer: this thread's GEMM scratch, idle between the block's products. */
+    float *row = (float *)(void *)rams_encoder_gemm(s, index).scratch;
+    for (int h = index; h < c->heads; h += count) {
+        head_source keys = {s->k, h, c->head_size, c->hidden, c->num_tokens};
+        head_source values = {s->v, h, c->head_size, c->hidden, c->num_tokens};
+        rams_matrix K = head_keys(s, c, h), V = head_values(s, c, h);
+        s->attn->pack((void *)K.packed, K.out_dim, K.in_dim, read_key, &keys, row);
+        s->attn->pack((void *)V.packed, V.out_dim, V.in_dim, read_value_column, &values, row);
+    }
+}
+
+/* scores [rows, N] = scale * Q_h[rows] . K_h^T, on the attention kernel or sgemm. */
+static void head_scores(const encoder_job *job, int index, int h, int t0, int rows, float scale, float *tile)
+{
+    const rams_config *c = &job->m->cfg;
+    rams_encoder_state *s = job->s;
+    int N = c->num_tokens, D = c->hidden, hs = c->head_size;
+    const float *q = s->q + (size_t)t0 * D + (size_t)h * hs;
+    if (!s->attn) {
+        /* Heads are column slices of Q, K, V, read with stride D. */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, hs, scale, q, D, s->k + h * hs, D, 0.0f,
+                    tile, N);
+        return;
+    }
+    rams_gemm_thread g = rams_encoder_gemm(s, index);
+    rams_matrix K = head_keys(s, c, h);
+    memset(tile, 0, (size_t)rows * N * sizeof *tile);
+    s->attn->gemm(tile, N, q, D, rows, &K, g.scratch, g.scratch_bytes);
+    for (size_t i = 0; i < (size_t)rows * N; i++) tile[i] *= scale;
+}
+
+/* context rows [rows, hs] of head h = P[rows, N] . V_h, on the attention kernel or sgemm. */
+static void head_context(const encoder_job *job, int index, int h, const float *p, int rows, float *ctx)
+{
+    const rams_config *c = &job->m->cfg;
+    rams_encoder_state *s = job->s;
+    int N = c->num_tokens, D = c->hidden, hs = c->head_size;
+    if (!s->attn) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hs, N, 1.0f, p, N, s->v + h * hs, D,
+                    0.0f, ctx, D);
+        return;
+    }
+    rams_gemm_thread g = rams_encoder_gemm(s, index);
+    rams_matrix V = head_values(s, c, h);
+    for (int r = 0; r < rows; r++) memset(ctx + (size_t)r * D, 0, (size_t)hs * sizeof *ctx);
+    s->attn->gemm(ctx, D, p, N, rows, &V, g.scratch, g.scratch_bytes);
+}
+
 /* Attention of query rows [r0, r1) in tiles: per head, the score tile, its softmax, its share
  * of the head-mean map, and the context of the tile's output rows [o0, o1). */
-static void attention_rows(const encoder_job *job, float *tile, int r0, int r1, int o0, int o1)
+static void attention_rows(const encoder_job *job, int index, float *tile, int r0, int r1, int o0, int o1)
 {
     const rams_config *c = &job->m->cfg;
     rams_encoder_state *s = job->s;
@@ -158,9 +279,7 @@ static void attention_rows(const encoder_job *job, float *tile, int r0, int r1, 
         int c0 = t0 > o0 ? t0 : o0, c1 = t0 + tn < o1 ? t0 + tn : o1; /* output rows in this tile */
         float *map_rows = job->map ? job->map + (size_t)t0 * N : NULL;
         for (int h = 0; h < H; h++) {
-            /* Heads are column slices of Q, K, V, read with stride D. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tn, N, hs, scale,
-                        s->q + (size_t)t0 * D + h * hs, D, s->k + h * hs, D, 0.0f, tile, N);
+            head_scores(job, index, h, t0, tn, scale, tile);
             rams_softmax_rows(tile, tn, N, N);
             if (map_rows) {
                 size_t n = (size_t)tn * N;
@@ -171,9 +290,8 @@ static void attention_rows(const encoder_job *job, float *tile, int r0, int r1, 
                     for (size_t i = 0; i < n; i++) map_rows[i] *= inv_h;
             }
             if (c1 > c0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c1 - c0, hs, N, 1.0f,
-                            tile + (size_t)(c0 - t0) * N, N, s->v + h * hs, D, 0.0f,
-                            s->ctx + (size_t)c0 * D + h * hs, D);
+                head_context(job, index, h, tile + (size_t)(c0 - t0) * N, c1 - c0,
+                             s->ctx + (size_t)c0 * D + h * hs);
         }
     }
 }
@@ -191,7 +309,7 @@ static void block_attention_mlp(void *arg, int index, int count)
     int q0 = job->map ? 0 : o0, q1 = job->map ? N : o1, a, b;
     rams_split_rows(q1 - q0, index, count, &a, &b);
     a += q0, b += q0;
-    attention_rows(job, s->scores + (size_t)index * RAMS_ATTENTION_TILE * N, a, b, o0, o1);
+    attention_rows(job, index, s->scores + (size_t)index * RAMS_ATTENTION_TILE * N, a, b, o0, o1);
     /* The output rows whose context this thread computed. */
     int r0 = a > o0 ? a : o0, r1 = b < o1 ? b : o1, n = r1 - r0;
     if (n <= 0) return;
@@ -208,6 +326,7 @@ void rams_block(const rams_model *m, rams_encoder_state *s, int layer, int first
     encoder_job job = {.m = m, .s = s, .layer = layer, .first_row = first_row, .rows = rows, .map = map};
     /* Every thread needs every token's keys and values: the one barrier of a block is here. */
     rams_pool_run(s->pool, block_projections, &job);
+    if (s->attn) rams_pool_run(s->pool, pack_heads, &job);
     rams_pool_run(s->pool, block_attention_mlp, &job);
 }
 

@@ -28,14 +28,22 @@ typedef struct {
                          * (bf16: the activations rounded, the weights widened or packed)  */
     size_t gemm_scratch_bytes;     /* per thread; 0 for f32                            */
     const rams_gemm_backend *gemm; /* the model's                                 */
-    rams_pool *pool;               /* not owned: the context's                        */
-    void *arena;                   /* every buffer above, one populated allocation    */
+    const rams_gemm_backend *attn; /* the model's attention kernel; NULL: f32 sgemm   */
+    char *attn_packed;             /* with attn: each head's keys [N, hs] and values^T [hs, N] in
+                                    * attn's layout, packed once per block               */
+    size_t attn_keys_bytes, attn_values_bytes; /* of one head                          */
+    rams_pool *pool;                           /* not owned: the context's                        */
+    void *arena;                               /* every buffer above, one populated allocation    */
     size_t arena_bytes;
 } rams_encoder_state;
 
 /* The GEMM scratch each of `threads` pool threads needs for this model (its widest matrix row, the
- * most rows one thread takes), in bytes, a multiple of 64.  Counted in the context's memory bound. */
+ * most rows one thread takes; an attention tile's products on a bf16 attention kernel), in bytes,
+ * a multiple of 64.  Counted in the context's memory bound. */
 size_t rams_encoder_gemm_scratch_bytes(const rams_model *m, int threads);
+
+/* Bytes of every head's packed keys and values, for a bf16 attention kernel (0 without one). */
+size_t rams_encoder_attention_bytes(const rams_model *m);
 
 /* Pool thread `index`'s GEMM backend and scratch. */
 static inline rams_gemm_thread rams_encoder_gemm(const rams_encoder_state *s, int index)

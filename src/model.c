@@ -129,6 +129,7 @@ rams_status rams_model_get_info_sized(const rams_model *m, rams_model_info *out,
         .num_cls_tokens = c->cls_tokens,
         .precision = m->precision,
         .kernel = m->gemm ? m->gemm->name : NULL,
+        .attention_kernel = m->attention ? m->attention->name : "openblas-sgemm",
     };
     rams_write_sized(out, out_size, &info, sizeof info);
     return RAMS_OK;

@@ -82,8 +82,9 @@ struct rams_model {
     struct rams_prefault *prefault; /* maps the weights' pages in the background after loading */
     float *converted;               /* f16 / bf16 / unaligned tensors as f32, one allocation */
     rams_precision precision;
-    const rams_gemm_backend *gemm; /* the kernel every weight matrix runs on              */
-    void *packed;                  /* the matrices in the backend's layout (NULL for f32), one mapping */
+    const rams_gemm_backend *gemm;      /* the kernel every weight matrix runs on              */
+    const rams_gemm_backend *attention; /* the attention products' (bf16), NULL: f32 sgemm */
+    void *packed;                       /* the matrices in the backend's layout (NULL for f32), one mapping */
     size_t packed_bytes;
     atomic_int contexts; /* live contexts made from it: rams_model_free refuses while > 0 */
 };

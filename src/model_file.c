@@ -549,7 +549,8 @@ rams_status rams_model_file_parse(const char *path, const rams_model_params *par
     /* The kernel every matrix runs on, then what must be widened and packed (a counting pass),
      * then one buffer for the tensors that cannot be used in place and one for the packed ones. */
     m->precision = params->precision;
-    if ((status = rams_gemm_backend_choose(params->precision, params->kernel, &m->gemm)) != RAMS_OK) {
+    if ((status = rams_gemm_backend_choose(params->precision, params->kernel, &m->gemm)) != RAMS_OK ||
+        (status = rams_attention_backend_choose(params->precision, &m->attention)) != RAMS_OK) {
         char why[512];
         snprintf(why, sizeof why, "%s", rams_last_error());
         status = rams_fail(status, "%s: %s", path, why);

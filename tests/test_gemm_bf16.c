@@ -11,16 +11,18 @@
  * Tolerances (measured).  Products of bf16 values are exact in f32, so a kernel differs from the
  * double reference only by the f32 rounding of its sums: |c - ref| is compared with
  * S = |preset| + sum_i |a_i w_i| (the sum's scale).  Measured worst |c - ref| / S over these shapes
- * (K up to 3072): 5.1e-8 bf16-portable (OpenBLAS's blocked sums), 8.8e-8 the emulated AVX512-BF16
- * kernel and 7.8e-8 the emulated AMX kernel (dot products one pair at a time, as the hardware's);
- * between two kernels at most 8.8e-8.  KERNEL_TOL = 1e-6 leaves a margin of 10 and is 2000 x
- * below bf16's own rounding (2^-9): a wrong panel, pair or row shows as errors near 1.
+ * (K up to 3072, the attention products' included): 7.5e-8 bf16-portable (OpenBLAS's blocked
+ * sums), 1.2e-7 the emulated AVX512-BF16 kernel and 7.6e-8 the emulated AMX kernel (dot products
+ * one pair at a time, as the hardware's); between two kernels at most 1.2e-7.  KERNEL_TOL = 1e-6
+ * leaves a margin of 8 and is 2000 x below bf16's own rounding (2^-9): a wrong panel, pair or row
+ * shows as errors near 1.
  *
  * Engine.  The tiny golden models (RAMS-Trans f32 and f16 files, the one-CLS ViT; two inputs
  * each) run fused in bf16 on each kernel this CPU runs; both scales' logits are held to the f32
  * golden logits (float64 reference) within 2e-2 + 2e-2 |ref|.  Measured on bf16-portable: worst
- * absolute logit error 7.3e-3 (0.41 of 1e-2 + 1e-2 |ref|, so 2e-2 leaves a margin of ~5), and the
- * zoom box equal to the golden one on every input (required: the golden inputs keep each DPPM
+ * absolute logit error 7.3e-3 (0.41 of 1e-2 + 1e-2 |ref|, so 2e-2 leaves a margin of ~5; with the
+ * attention products in bf16 too, 6.2e-3 and 0.26 of 2e-2 + 2e-2 |ref|), and the zoom box equal to
+ * the golden one on every input (required: the golden inputs keep each DPPM
  * score 1e-3 from the threshold, more than bf16 moves it here).  In a full-size model the
  * errors are larger; README.md ("Precision") has the accuracy of the default model in bf16. */
 #include <math.h>
@@ -68,6 +70,9 @@ static const shape shapes[] = {
     {64, 768, 96, 768, 96, 64},      /* a ViT-B shape, smaller                               */
     {30, 200, 40, 200, 40, 3, 3072}, /* scratch sized for wider rows, fewer of them (the engine's) */
     {9, 3072, 20, 3072, 20, 9, 3072},
+    /* The attention products on a bf16 attention kernel (ViT-B/16 at 448: N = 786, D = 768): */
+    {96, 64, 786, 768, 786, 96, 3072}, /* scores: a tile of one head's queries . its keys^T */
+    {96, 786, 64, 786, 768, 96, 3072}, /* context: the tile's probabilities . the head's values */
 };
 
 static uint32_t rng_state = 12345;
@@ -322,7 +327,9 @@ static void test_model_params(void **state)
 
 /* Runs every bf16_int8 golden case (test_util.c) in bf16 on `kernel`; checks the logits against
  * the f32 golden ones and returns the worst absolute logit error (printed). */
-static void engine_on(const char *kernel)
+/* The engine tests on `kernel`, with the attention products on `attention` (NULL: the default
+ * choice; else RAMSTRANS_ATTENTION_KERNEL's value, "f32" or a bf16 kernel). */
+static void engine_on(const char *kernel, const char *attention)
 {
     double worst = 0, worst_abs = 0;
     int boxes_equal = 0, runs = 0;
@@ -333,7 +340,17 @@ static void engine_on(const char *kernel)
         mp.precision = RAMS_PRECISION_BF16;
         mp.kernel = kernel;
         rams_model *m;
-        if (rams_model_load(test_data_path(c->model), &mp, &m) != RAMS_OK) fail_msg("%s", rams_last_error());
+        if (attention) setenv("RAMSTRANS_ATTENTION_KERNEL", attention, 1);
+        rams_status loaded = rams_model_load(test_data_path(c->model), &mp, &m);
+        unsetenv("RAMSTRANS_ATTENTION_KERNEL");
+        if (loaded != RAMS_OK) fail_msg("%s", rams_last_error());
+        rams_model_info info;
+        assert_int_equal(rams_model_get_info(m, &info), RAMS_OK);
+        const rams_gemm_backend *expected;
+        if (attention) setenv("RAMSTRANS_ATTENTION_KERNEL", attention, 1);
+        assert_int_equal(rams_attention_backend_choose(RAMS_PRECISION_BF16, &expected), RAMS_OK);
+        unsetenv("RAMSTRANS_ATTENTION_KERNEL");
+        assert_string_equal(info.attention_kernel, expected ? expected->name : "openblas-sgemm");
         rams_context_params cp = rams_context_default_params();
         cp.threads = 2;
         rams_context *ctx;
@@ -366,9 +383,9 @@ static void engine_on(const char *kernel)
         rams_context_free(ctx);
         rams_model_free(m);
     }
-    print_message("%s: logits within %.2f of the tolerance (worst absolute error %.3g); zoom box equal to "
-                  "f32's on %d of %d\n",
-                  kernel, worst, worst_abs, boxes_equal, runs);
+    print_message("%s (attention: %s): logits within %.2f of the tolerance (worst absolute error %.3g); zoom "
+                  "box equal to f32's on %d of %d\n",
+                  kernel, attention ? attention : "default", worst, worst_abs, boxes_equal, runs);
     assert_int_equal(boxes_equal, runs);
 }
 
@@ -479,10 +496,14 @@ static void test_engine(void **state)
             print_message("skipped: %s: this CPU has no %s\n", be->name, be->needs);
             continue;
         }
-        engine_on(be->name);
+        engine_on(be->name, NULL);
         ran++;
     }
     assert_true(ran >= 1); /* bf16-portable runs everywhere */
+    /* The attention products in bf16 (what a CPU with AMX-BF16 or AVX512-BF16 runs by default), on
+     * every CPU through bf16-portable, and in f32 on whatever kernel this CPU picks. */
+    engine_on("bf16-portable", "bf16-portable");
+    engine_on(rams_kernel_for(RAMS_PRECISION_BF16), "f32");
 }
 
 /* `test_gemm_bf16 KERNEL` (ctest gemm_bf16_amx, gemm_bf16_avx512): that kernel alone, the product
@@ -494,7 +515,8 @@ static void test_one_kernel(void **state)
 {
     (void)state;
     kernel_test(only_kernel);
-    engine_on(only_kernel);
+    engine_on(only_kernel, NULL);
+    engine_on(only_kernel, only_kernel); /* its products and its attention products alike */
 }
 
 int main(int argc, char **argv)

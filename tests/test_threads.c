@@ -5,7 +5,8 @@
  * The serial reference is computed once per context thread count (1 and 2); workers with 1-thread
  * and 2-thread contexts are each compared with the reference of their own count.  And a context's
  * thread count must not change a single bit either (threadpool.h, RAMS_ROW_ALIGN): the default
- * model (102 tokens: nine row blocks) in every precision on 1..5 threads against 1 thread.
+ * model (102 tokens: nine row blocks) in every precision (bf16 and int8 also with the attention
+ * products in bf16) on 1..5 threads against 1 thread.
  * tests/sanitize.sh runs this program in a ThreadSanitizer build. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -249,13 +250,15 @@ static void test_references_are_complete(void **state)
 
 /* One model's results in one precision on contexts of 1..5 threads: each bit for bit the 1-thread
  * context's, for tensors and images alike. */
-static void check_thread_count_invariance(const char *precision)
+static void check_thread_count_invariance(const char *precision, const char *attention)
 {
     rams_model_params mp = rams_model_default_params();
     assert_int_equal(rams_precision_parse(precision, &mp.precision), RAMS_OK);
     rams_model *m;
-    if (rams_model_load(test_data_path("../../models/default.safetensors"), &mp, &m) != RAMS_OK)
-        fail_msg("%s", rams_last_error());
+    if (attention) setenv("RAMSTRANS_ATTENTION_KERNEL", attention, 1);
+    rams_status loaded = rams_model_load(test_data_path("../../models/default.safetensors"), &mp, &m);
+    unsetenv("RAMSTRANS_ATTENTION_KERNEL");
+    if (loaded != RAMS_OK) fail_msg("%s", rams_last_error());
     rams_model_info info;
     rams_model_get_info(m, &info);
     /* The row split is what could change the bits: this model must have more than one row block. */
@@ -297,19 +300,21 @@ static void check_thread_count_invariance(const char *precision)
 static void test_thread_count_changes_no_bit_f32(void **state)
 {
     (void)state;
-    check_thread_count_invariance("f32");
+    check_thread_count_invariance("f32", NULL);
 }
 
 static void test_thread_count_changes_no_bit_bf16(void **state)
 {
     (void)state;
-    check_thread_count_invariance("bf16");
+    check_thread_count_invariance("bf16", NULL);
+    check_thread_count_invariance("bf16", "bf16-portable"); /* attention products in bf16 */
 }
 
 static void test_thread_count_changes_no_bit_int8(void **state)
 {
     (void)state;
-    check_thread_count_invariance("int8");
+    check_thread_count_invariance("int8", NULL);
+    check_thread_count_invariance("int8", "bf16-portable");
 }
 
 static void test_shared_model_matches_serial(void **state)

@@ -36,7 +36,7 @@ from ._json import dumps, short_float
 __all__ = ["Model", "Error", "dumps", "list_inputs", "is_input_file", "file_kind", "quantize",
            "default_model_path", "version", "__version__", "library_path"]
 
-#: The version of the loaded libramstrans ("0.2.0"): the package follows the library it loads.
+#: The version of the loaded libramstrans ("0.3.0"): the package follows the library it loads.
 version = _lib.lib.rams_version_string().decode()
 __version__ = version
 #: The path of the shared library this package loaded.
@@ -346,6 +346,8 @@ class Model:
         if pname is not None:  # since the precision switch: the loaded precision and kernel, and
             d["precision"] = _text(pname(info.precision))  # what this CPU offers
             d["kernel"] = _text(info.kernel) if info.kernel else "unknown"
+            if info.attention_kernel:  # since 0.3
+                d["attention_kernel"] = _text(info.attention_kernel)
             kernels = {}
             for p in (_lib.PRECISION_F32, _lib.PRECISION_BF16, _lib.PRECISION_INT8):
                 kernels[_text(pname(p))] = _text(_lib.lib.rams_kernel_for(p))

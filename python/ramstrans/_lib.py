@@ -47,7 +47,7 @@ class ModelInfo(ctypes.Structure):
                 ("ln_eps", _c_float), ("alpha", _c_float),
                 ("default_mode", _c_enum), ("dtype", _c_str), ("file_bytes", _c_size),
                 ("preprocess", Preprocess), ("num_cls_tokens", _c_int),
-                ("precision", _c_enum), ("kernel", _c_str)]
+                ("precision", _c_enum), ("kernel", _c_str), ("attention_kernel", _c_str)]
 
 
 class ContextParams(ctypes.Structure):

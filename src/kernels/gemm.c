@@ -98,6 +98,32 @@ rams_status rams_gemm_backend_choose(rams_precision precision, const char *kerne
     return rams_fail(RAMS_ERR_UNSUPPORTED, "no kernel for precision %s", rams_precision_name(precision));
 }
 
+rams_status rams_attention_backend_choose(rams_precision precision, const rams_gemm_backend **out)
+{
+    *out = NULL;
+    if (precision == RAMS_PRECISION_F32) return RAMS_OK;
+    const char *env = getenv("RAMSTRANS_ATTENTION_KERNEL");
+    if (env && *env) {
+        if (!strcasecmp(env, "f32")) return RAMS_OK;
+        rams_status st = rams_gemm_backend_choose(RAMS_PRECISION_BF16, env, out);
+        if (st != RAMS_OK) {
+            char why[300];
+            snprintf(why, sizeof why, "%s", rams_last_error());
+            *out = NULL;
+            return rams_fail(st, "RAMSTRANS_ATTENTION_KERNEL: %s", why);
+        }
+        return RAMS_OK;
+    }
+    for (int i = 0; rams_gemm_backends[i]; i++) {
+        const rams_gemm_backend *be = rams_gemm_backends[i];
+        if (be->precision == RAMS_PRECISION_BF16 && be != &rams_backend_bf16_portable && be->available()) {
+            *out = be;
+            break;
+        }
+    }
+    return RAMS_OK;
+}
+
 const rams_gemm_backend *rams_gemm_backend_for(rams_precision precision)
 {
     const rams_gemm_backend *be = NULL;

@@ -71,6 +71,16 @@ const rams_gemm_backend *rams_gemm_backend_for(rams_precision precision);
  * RAMS_ERR_UNSUPPORTED (this CPU lacks it; int8). */
 rams_status rams_gemm_backend_choose(rams_precision precision, const char *kernel,
                                      const rams_gemm_backend **out);
+/* The kernel of the attention products (QK^T per head and P.V) of a model loaded in `precision`
+ * whose Linear layers run on `linear`: NULL for float32 OpenBLAS sgemm, else a bf16 backend (keys
+ * and values packed per head and layer, queries and probabilities rounded to bf16, f32 sums).
+ * f32 models always take sgemm (the exact path); bf16 and int8 models take the bf16 AMX or
+ * AVX512-BF16 kernel where the CPU has one, since beside tile or vdpbf16ps products the f32
+ * attention would be most of a pass; elsewhere sgemm (bf16-portable would be slower than it).
+ * RAMSTRANS_ATTENTION_KERNEL (tests, measurements) overrides for bf16 and int8 models: "f32"
+ * or a bf16 kernel's name; one this CPU cannot run is refused like RAMSTRANS_KERNEL's. */
+rams_status rams_attention_backend_choose(rams_precision precision, const rams_gemm_backend **out);
+
 /* Every backend, fastest first within a precision; NULL-terminated (tests walk it). */
 extern const rams_gemm_backend *const rams_gemm_backends[];
 
