@@ -192,7 +192,7 @@ static int put_string(text *t, const char *s)
         size_t len;
         long cp = utf8_next(p, left, &len);
         if (cp < 0) return -1;
-        char buf[16];
+        char buf[32]; /* two \\uXXXX escapes: 13 bytes, with room GCC can see for any long */
         switch (cp) {
         case '"': puts_(t, "\\\""); break;
         case '\\': puts_(t, "\\\\"); break;
