@@ -20,10 +20,12 @@ void cli_report(const char *what, const char *message);
 /* Prints "ramscli: <cmd>: <printf message>" and a hint to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* How a model is loaded: --precision (and --kernel, where a command has it). */
+/* How a model is loaded: --precision (and --kernel, where a command has it; --threads, where a
+ * command has it, packs a bf16 or int8 model's weights on that many threads). */
 typedef struct {
     rams_precision precision; /* RAMS_PRECISION_F32 unless --precision says otherwise   */
     const char *kernel;       /* NULL: the library's choice                              */
+    int threads;              /* 0: the library's default (the online CPUs)              */
 } cli_load_options;
 
 /* The --help lines of -m/--model, --precision and --kernel, as classify and eval print them. */

@@ -52,7 +52,7 @@ static int run_once(rams_context *ctx, const char *input, const float *tensor, i
 int cli_cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *input = NULL;
-    cli_load_options load = {RAMS_PRECISION_F32, NULL};
+    cli_load_options load = {RAMS_PRECISION_F32, NULL, 0};
     rams_run_params params = rams_run_default_params();
     long runs = 5, threads = cli_default_threads();
     int json = 0, first;
@@ -71,6 +71,7 @@ int cli_cmd_bench(int argc, char **argv)
     int parsed = cli_parse_command_line(&cl, argc, argv, &first);
     if (parsed != CLI_PARSED) return parsed;
 
+    load.threads = (int)threads;
     double t0 = cli_now();
     rams_model *m = cli_load_model(model_path, &load);
     if (!m) return CLI_EXIT_FAILED;

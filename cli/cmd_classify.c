@@ -97,7 +97,7 @@ static void classify_emit(size_t index, cli_outcome *out, void *user)
 int cli_cmd_classify(int argc, char **argv)
 {
     const char *model_path = NULL;
-    cli_load_options load = {RAMS_PRECISION_F32, NULL};
+    cli_load_options load = {RAMS_PRECISION_F32, NULL, 0};
     classify_job job = {0};
     job.params = rams_run_default_params();
     long threads = cli_default_threads(), top_k = job.params.top_k;
@@ -129,6 +129,7 @@ int cli_cmd_classify(int argc, char **argv)
         return CLI_EXIT_FAILED;
     }
 
+    load.threads = (int)threads;
     rams_model *m = cli_load_model(model_path, &load);
     if (!m) {
         cli_list_free(&inputs);

@@ -322,7 +322,7 @@ static void print_table(const eval_job *job, const rams_model *m, double seconds
 int cli_cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL;
-    cli_load_options load = {RAMS_PRECISION_F32, NULL};
+    cli_load_options load = {RAMS_PRECISION_F32, NULL, 0};
     int json = 0, first;
     long limit = 0, threads = cli_default_threads();
     const cli_option options[] = {
@@ -340,6 +340,7 @@ int cli_cmd_eval(int argc, char **argv)
     if (parsed != CLI_PARSED) return parsed;
     const char *dir = argv[first];
 
+    load.threads = (int)threads;
     rams_model *m = cli_load_model(model_path, &load);
     if (!m) return CLI_EXIT_FAILED;
     rams_model_info info;

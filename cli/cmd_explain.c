@@ -339,7 +339,7 @@ int cli_cmd_explain(int argc, char **argv)
 {
     const char *model_path = NULL, *out_path = NULL, *rollout_path = NULL;
     rams_mode answer = RAMS_MODE_DEFAULT;
-    cli_load_options load = {RAMS_PRECISION_F32, NULL};
+    cli_load_options load = {RAMS_PRECISION_F32, NULL, 0};
     int first;
     const cli_option options[] = {
         CLI_STRING("model", 'm', &model_path),

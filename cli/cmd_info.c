@@ -64,7 +64,7 @@ static void print_info_text(const char *path, const rams_model *m, const rams_mo
 int cli_cmd_info(int argc, char **argv)
 {
     const char *model_path = NULL;
-    cli_load_options load = {RAMS_PRECISION_F32, NULL};
+    cli_load_options load = {RAMS_PRECISION_F32, NULL, 0};
     int json = 0, first;
     const cli_option options[] = {
         CLI_STRING("model", 'm', &model_path),

@@ -33,6 +33,7 @@ rams_model *cli_load_model(const char *path, const cli_load_options *opts)
     if (opts) {
         mp.precision = opts->precision;
         mp.kernel = opts->kernel;
+        mp.threads = opts->threads;
     }
     rams_model *m = NULL;
     if (rams_model_load(path, &mp, &m) != RAMS_OK) {

@@ -129,6 +129,13 @@ typedef struct {
                             * precision: RAMS_ERR_UNSUPPORTED when this CPU cannot run it.  With
                             * NULL, the environment variable RAMSTRANS_KERNEL, when it names a
                             * kernel of `precision`, chooses instead (for tests and benchmarks). */
+    /* Appended in 0.3 (an older library reads no further than `kernel`: it packs on one thread): */
+    int threads; /* threads that pack a BF16 or INT8 model's weight matrices at load, the caller's
+                    * included (started for the load and ended before it returns); 0 (default) =
+                    * the online CPUs, 1 = the calling thread only.  The packed weights are the
+                    * same bytes on any count; an F32 model packs nothing and starts no thread.
+                    * Starting threads sets OpenBLAS to one thread, as a context does.  Outside
+                    * 0..256 is RAMS_ERR_INVALID_ARGUMENT. */
 } rams_model_params;
 
 /* Fills the defaults of the fields within `size` bytes (size included). */

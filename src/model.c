@@ -11,6 +11,7 @@
 #include "error.h"
 #include "model.h"
 #include "params.h"
+#include "threadpool.h"
 
 #ifndef RAMSTRANS_INSTALL_MODEL
 #define RAMSTRANS_INSTALL_MODEL ""
@@ -70,6 +71,9 @@ rams_status rams_model_load(const char *path, const rams_model_params *params, r
         return rams_fail(RAMS_ERR_INVALID_ARGUMENT,
                          "rams_model_load: precision %d is not one of rams_precision's values",
                          (int)p.precision);
+    if (p.threads < 0 || p.threads > RAMS_MAX_THREADS)
+        return rams_fail(RAMS_ERR_INVALID_ARGUMENT, "rams_model_load: threads = %d is outside 0..%d",
+                         p.threads, RAMS_MAX_THREADS);
     rams_model *m = calloc(1, sizeof *m);
     if (!m) return rams_fail(RAMS_ERR_NO_MEMORY, "%s: out of memory", path);
     atomic_init(&m->contexts, 0);

@@ -21,7 +21,8 @@ static void fill_defaults(void *dst, const void *defaults, size_t known, size_t 
 void rams_model_params_init(rams_model_params *params, size_t size)
 {
     if (!params) return;
-    rams_model_params d = {.size = size, .use_mmap = 1, .max_file_bytes = (size_t)16 << 30};
+    rams_model_params d = {
+        .size = size, .use_mmap = 1, .max_file_bytes = (size_t)16 << 30, .threads = 0 /* online CPUs */};
     fill_defaults(params, &d, sizeof d, size);
 }
 

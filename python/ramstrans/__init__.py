@@ -218,7 +218,8 @@ class Model:
     caller's included; 0 chooses as `ramscli classify` does for a list of inputs: one thread
     for a small model (under 2 GFLOP per image, where splitting an image costs more than it
     gains: run several Python threads instead), else the online CPUs.  The results are the same
-    bits on any thread count; this default is only the fastest choice.
+    bits on any thread count; this default is only the fastest choice.  The same number of
+    threads (0: the online CPUs) packs a bf16 or int8 model's weights at load.
     precision is the arithmetic of the matrix products: "f32" (the default, exact), "bf16" (bf16
     operands, f32 sums) or whatever else the library offers (PRECISIONS); kernel names one of the
     precision's matrix-product kernels (None: the fastest this CPU runs; info() tells which), as
@@ -238,6 +239,7 @@ class Model:
             raise Error("this libramstrans (%s) has no kernel choice" % version)
         params.precision = precision_code
         params.kernel = None if kernel is None else str(kernel).encode()
+        params.threads = threads  # packs a bf16/int8 model's weights (0: the online CPUs)
         ptr = ctypes.c_void_p()
         cpath = None if path is None else os.fsencode(path)
         _check(_lib.lib.rams_model_load(cpath, ctypes.byref(params), ctypes.byref(ptr)))

@@ -31,7 +31,7 @@ _c_enum = ctypes.c_int  # every enum of the header fits an int (GCC and Clang ma
 
 class ModelParams(ctypes.Structure):
     _fields_ = [("size", _c_size), ("use_mmap", _c_int), ("max_file_bytes", _c_size),
-                ("precision", _c_enum), ("kernel", _c_str)]
+                ("precision", _c_enum), ("kernel", _c_str), ("threads", _c_int)]
 
 
 class Preprocess(ctypes.Structure):

@@ -20,6 +20,7 @@ int main(void)
     F(rams_model_params, max_file_bytes);
     F(rams_model_params, precision);
     F(rams_model_params, kernel);
+    F(rams_model_params, threads);
     S(rams_preprocess);
     F(rams_preprocess, resize_mode);
     F(rams_preprocess, resize_width);
