@@ -255,9 +255,9 @@ static void check_thread_count_invariance(const char *precision, const char *att
     rams_model_params mp = rams_model_default_params();
     assert_int_equal(rams_precision_parse(precision, &mp.precision), RAMS_OK);
     rams_model *m;
-    if (attention) setenv("RAMSTRANS_ATTENTION_KERNEL", attention, 1);
+    char *env = test_env_set("RAMSTRANS_ATTENTION_KERNEL", attention);
     rams_status loaded = rams_model_load(test_data_path("../../models/default.safetensors"), &mp, &m);
-    unsetenv("RAMSTRANS_ATTENTION_KERNEL");
+    test_env_restore("RAMSTRANS_ATTENTION_KERNEL", env);
     if (loaded != RAMS_OK) fail_msg("%s", rams_last_error());
     rams_model_info info;
     rams_model_get_info(m, &info);

@@ -160,3 +160,18 @@ void test_write_file(const char *path, const void *data, size_t size)
     if (size) assert_int_equal(fwrite(data, 1, size, f), size);
     fclose(f);
 }
+
+char *test_env_set(const char *name, const char *value)
+{
+    const char *now = getenv(name);
+    char *previous = now ? strdup(now) : NULL;
+    if (value) setenv(name, value, 1);
+    return previous;
+}
+
+void test_env_restore(const char *name, char *previous)
+{
+    if (previous) setenv(name, previous, 1);
+    else unsetenv(name);
+    free(previous);
+}

@@ -57,4 +57,10 @@ int test_open_tiny(rams_model **model, rams_context **ctx);
 /* Frees ctx, then model: 0 when rams_model_free succeeds, else -1 (a cmocka teardown's return). */
 int test_close_model(rams_model *model, rams_context *ctx);
 
+/* Sets the environment variable `name` to `value` (NULL: leaves it as it is) until
+ * test_env_restore(name, the returned copy of its previous value), so that a test which sets it
+ * leaves the environment the suite was started with (RAMSTRANS_ATTENTION_KERNEL, say). */
+char *test_env_set(const char *name, const char *value);
+void test_env_restore(const char *name, char *previous);
+
 #endif
