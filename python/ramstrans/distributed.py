@@ -198,8 +198,12 @@ def _connect(args):
     from distributed import Client
     if args.local_workers:
         from distributed import LocalCluster
+        # No dashboard; and the scheduler's HTTP server (health, metrics), which would otherwise
+        # ask for port 8787 and print a warning among our error lines when another cluster holds
+        # it (two runs at once), takes a free port.
         cluster = LocalCluster(n_workers=args.local_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                               silence_logs=logging.ERROR)
         return Client(cluster), cluster
     return Client(args.scheduler, timeout="%ds" % args.timeout), None
 
