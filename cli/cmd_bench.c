@@ -26,7 +26,7 @@ static const char bench_usage[] =
     "      --kernel NAME  run on this matrix-product kernel of the precision (ramscli info)\n"
     "      --mode M       scale1, scale2 or fused (default: the model's)\n"
     "  -r, --runs N       timed runs after the first (default 5)\n"
-    "  -t, --threads N    threads (default: the online CPUs)\n"
+    "  -t, --threads N    threads (default: the online CPUs), also for packing the weights at load\n"
     "  -i, --input FILE   classify this file instead of a random tensor\n"
     "      --json         one JSON object instead of the table\n";
 

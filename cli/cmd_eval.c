@@ -33,7 +33,8 @@ static const char *const eval_usage =
     "                     {\"scale1\": a, \"scale2\": b, \"fused\": c}, \"top5\": {...},\n"
     "                     \"images_per_s\": r, ...} with fractions in 0..1\n"
     "  -n, --limit N      score at most N images, taken round-robin over the classes\n"
-    "  -t, --threads N    threads (default: the online CPUs); a small model runs one image per thread\n"
+    "  -t, --threads N    threads (default: the online CPUs), also for packing the weights at load;\n"
+    "                     a small model runs one image per thread\n"
     "  -h, --help         this text\n";
 
 /* Lower-case letters and digits only: "T-shirt/top" and "tshirt_top" both become "tshirttop". */
