@@ -49,37 +49,32 @@ inputs6="$work/x0.npy $work/x1.npy $work/x2.npy $work/x3.npy $work/x4.npy $work/
 # ramscli alone (some machines set OPENBLAS_CORETYPE=Haswell, which keeps OpenBLAS off AVX-512
 # even where the CPU has it, while ONNX Runtime's own kernels use it).
 declare -A res
+# classify_times KEY MODEL COMMAND...: COMMAND (a ramscli classify with its leading options) on 1 and
+# on 6 inputs in scale 1 and fused, into res[KEY.MODE.t1|t6|rss|steady] (steady = the difference / 5).
+classify_times() {
+    local key=$1 model=$2 mode t1 t6 rss1 rss6 k
+    shift 2
+    for mode in scale1 fused; do
+        read -r t1 rss1 < <(measure "$@" --json --threads "$threads" --mode $mode --model "$model" $inputs1)
+        read -r t6 rss6 < <(measure "$@" --json --threads "$threads" --mode $mode --model "$model" $inputs6)
+        k=$key.$mode
+        res[$k.t1]=$t1; res[$k.t6]=$t6; res[$k.rss]=$rss6
+        res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
+    done
+}
 for env_name in pinned unpinned; do
     if [ $env_name = pinned ]; then run=(env); else run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE); fi
     # (ramscli no longer names the kernel set: it sees only libramstrans's API; OpenBLAS, loaded
     # the same way in the same environment, names it.)
     res[$env_name.core]=$("${run[@]}" $py -c "import ctypes; b = ctypes.CDLL('libopenblas.so.0')
 b.openblas_get_corename.restype = ctypes.c_char_p; print(b.openblas_get_corename().decode())")
-    for mode in scale1 fused; do
-        read -r t1 rss1 < <(measure "${run[@]}" "$cli" classify --json --threads "$threads" --mode $mode --model "$work/vitb.safetensors" $inputs1)
-        read -r t6 rss6 < <(measure "${run[@]}" "$cli" classify --json --threads "$threads" --mode $mode --model "$work/vitb.safetensors" $inputs6)
-        k=$env_name.$mode
-        res[$k.t1]=$t1; res[$k.t6]=$t6; res[$k.rss]=$rss6
-        res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
-    done
+    classify_times "$env_name" "$work/vitb.safetensors" "${run[@]}" "$cli" classify
 done
 # bf16 (issue 12): the environment as is; the kernel is the library's choice for this CPU.
-for mode in scale1 fused; do
-    read -r t1 rss1 < <(measure "$cli" classify --json --precision bf16 --threads "$threads" --mode $mode --model "$work/vitb.safetensors" $inputs1)
-    read -r t6 rss6 < <(measure "$cli" classify --json --precision bf16 --threads "$threads" --mode $mode --model "$work/vitb.safetensors" $inputs6)
-    k=bf16.$mode
-    res[$k.t1]=$t1; res[$k.t6]=$t6; res[$k.rss]=$rss6
-    res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
-done
+classify_times bf16 "$work/vitb.safetensors" "$cli" classify --precision bf16
 # int8 (issue 13): the q8 file ramscli quantize writes (the same bytes as convert.py --dtype q8).
 [ -f "$work/vitb.q8.safetensors" ] || "$cli" quantize --model "$work/vitb.safetensors" --out "$work/vitb.q8.safetensors" >/dev/null
-for mode in scale1 fused; do
-    read -r t1 rss1 < <(measure "$cli" classify --json --precision int8 --threads "$threads" --mode $mode --model "$work/vitb.q8.safetensors" $inputs1)
-    read -r t6 rss6 < <(measure "$cli" classify --json --precision int8 --threads "$threads" --mode $mode --model "$work/vitb.q8.safetensors" $inputs6)
-    k=int8.$mode
-    res[$k.t1]=$t1; res[$k.t6]=$t6; res[$k.rss]=$rss6
-    res[$k.steady]=$(echo "($t6 - $t1) / 5" | bc -l)
-done
+classify_times int8 "$work/vitb.q8.safetensors" "$cli" classify --precision int8
 # The kernel, and the attention products' kernel (sgemm, or bf16 tiles where the CPU has them).
 kernels() { $py -c "import json,sys; d = json.load(sys.stdin); print(d['kernel'] + ', attention ' + d.get('attention_kernel', 'openblas-sgemm'))"; }
 int8_kernel=$("$cli" info --json --precision int8 --model "$work/vitb.q8.safetensors" | kernels)
