@@ -45,17 +45,6 @@ static void gemm_rows(void *arg, int index, int count)
                     g->scratch_bytes);
 }
 
-typedef struct {
-    const float *w;
-    int k;
-} plain_rows;
-
-static void read_plain(const void *src, int row, float *dst)
-{
-    const plain_rows *p = src;
-    memcpy(dst, p->w + (size_t)row * p->k, (size_t)p->k * sizeof *dst);
-}
-
 static rams_status measure(const rams_model *model, const rams_gemm_backend *be, int threads, double seconds,
                            double *out)
 {
@@ -82,8 +71,8 @@ static rams_status measure(const rams_model *model, const rams_gemm_backend *be,
             size_t bytes = be->packed_bytes(g.n, g.k);
             ok = posix_memalign(&packed, 64, bytes) == 0;
             if (ok) {
-                plain_rows src = {b, g.k};
-                be->pack(packed, g.n, g.k, read_plain, &src, row);
+                rams_strided_rows src = {b, g.k, (size_t)g.k, 1};
+                be->pack(packed, g.n, g.k, rams_read_strided_row, &src, row);
                 g.W.packed = packed;
             }
         }

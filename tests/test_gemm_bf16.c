@@ -82,17 +82,6 @@ static float rnd(void)
     return (float)((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-typedef struct {
-    const float *w;
-    int in_dim;
-} plain_rows;
-
-static void read_plain(const void *src, int row, float *dst)
-{
-    const plain_rows *p = src;
-    memcpy(dst, p->w + (size_t)row * p->in_dim, (size_t)p->in_dim * sizeof *dst);
-}
-
 /* out (rows x out_stride, every element preset) after be's product; the matrix packed by be. */
 static float *run_product(const rams_gemm_backend *be, const shape *s, const float *in, const float *w,
                           const float *preset)
@@ -104,8 +93,8 @@ static float *run_product(const rams_gemm_backend *be, const shape *s, const flo
         size_t bytes = be->packed_bytes(s->out_dim, s->in_dim);
         assert_int_equal(posix_memalign(&packed, 64, bytes), 0);
         memset(packed, 0x5a, bytes); /* pack must write every byte it uses */
-        plain_rows src = {w, s->in_dim};
-        be->pack(packed, s->out_dim, s->in_dim, read_plain, &src, row);
+        rams_strided_rows src = {w, s->in_dim, (size_t)s->in_dim, 1};
+        be->pack(packed, s->out_dim, s->in_dim, rams_read_strided_row, &src, row);
         W.packed = packed;
     }
     size_t scratch_bytes = be->scratch_bytes(s->scratch_rows, s->scratch_in ? s->scratch_in : s->in_dim);

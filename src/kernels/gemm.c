@@ -98,6 +98,15 @@ rams_status rams_gemm_backend_choose(rams_precision precision, const char *kerne
     return rams_fail(RAMS_ERR_UNSUPPORTED, "no kernel for precision %s", rams_precision_name(precision));
 }
 
+void rams_read_strided_row(const void *src, int row, float *dst)
+{
+    const rams_strided_rows *m = src;
+    const float *r = m->w + (size_t)row * m->row_stride;
+    if (m->col_stride == 1) memcpy(dst, r, (size_t)m->in_dim * sizeof *dst);
+    else
+        for (int i = 0; i < m->in_dim; i++) dst[i] = r[(size_t)i * m->col_stride];
+}
+
 rams_status rams_attention_backend_choose(rams_precision precision, const rams_gemm_backend **out)
 {
     *out = NULL;

@@ -36,6 +36,16 @@ typedef struct {
 /* Reads output row `row` of a weight tensor as float32 into dst[in_dim] (for `pack`). */
 typedef void (*rams_row_reader)(const void *src, int row, float *dst);
 
+/* An f32 matrix [out_dim, in_dim] in memory, element (o, i) at w[o * row_stride + i * col_stride]:
+ * a dense row-major matrix (in_dim, 1), a column slice of one (its row length, 1), or a transposed
+ * one (1, its row length).  rams_read_strided_row is its rams_row_reader. */
+typedef struct {
+    const float *w;
+    int in_dim;
+    size_t row_stride, col_stride;
+} rams_strided_rows;
+void rams_read_strided_row(const void *src, int row, float *dst);
+
 typedef struct rams_gemm_backend {
     const char *name; /* "bf16-amx", ...: what rams_model_info.kernel reports           */
     rams_precision precision;
