@@ -176,37 +176,14 @@ static void block_projections(void *arg, int index, int count)
 /* For a bf16 attention kernel, head h of this block as two weight matrices: its keys [N, hs] (a
  * row per key) and its values transposed [hs, N] (a row per dimension), so that the kernel's two
  * products are scores = Q_h . K_h^T and context = P . V_h.  Packed once per block, after the
- * barrier that completes K and V, each thread its share of the heads. */
-typedef struct {
-    const float *x; /* K or V: [N, D] */
-    int head, head_size, D, N;
-} head_source;
-
-static void read_key(const void *src, int token, float *dst)
+ * barrier that completes K and V, each thread its share of the heads; K_h then V_h^T in
+ * s->attn_packed per head. */
+static rams_matrix head_matrix(const rams_encoder_state *s, const rams_config *c, int h, int values)
 {
-    const head_source *h = src;
-    memcpy(dst, h->x + (size_t)token * h->D + (size_t)h->head * h->head_size,
-           (size_t)h->head_size * sizeof *dst);
-}
-
-static void read_value_column(const void *src, int dim, float *dst)
-{
-    const head_source *h = src;
-    const float *col = h->x + (size_t)h->head * h->head_size + dim;
-    for (int t = 0; t < h->N; t++) dst[t] = col[(size_t)t * h->D];
-}
-
-static rams_matrix head_keys(const rams_encoder_state *s, const rams_config *c, int h)
-{
-    rams_matrix W = {.out_dim = c->num_tokens, .in_dim = c->head_size};
-    W.packed = s->attn_packed + (size_t)h * (s->attn_keys_bytes + s->attn_values_bytes);
-    return W;
-}
-
-static rams_matrix head_values(const rams_encoder_state *s, const rams_config *c, int h)
-{
-    rams_matrix W = {.out_dim = c->head_size, .in_dim = c->num_tokens};
-    W.packed = s->attn_packed + (size_t)h * (s->attn_keys_bytes + s->attn_values_bytes) + s->attn_keys_bytes;
+    rams_matrix W = {.out_dim = values ? c->head_size : c->num_tokens,
+                     .in_dim = values ? c->num_tokens : c->head_size};
+    W.packed = s->attn_packed + (size_t)h * (s->attn_keys_bytes + s->attn_values_bytes) +
+               (values ? s->attn_keys_bytes : 0);
     return W;
 }
 
@@ -218,12 +195,22 @@ static void pack_heads(void *arg, int index, int count)
     /* The pack's row buffer: this thread's GEMM scratch, idle between the block's products. */
     float *row = (float *)(void *)rams_encoder_gemm(s, index).scratch;
     for (int h = index; h < c->heads; h += count) {
-        head_source keys = {s->k, h, c->head_size, c->hidden, c->num_tokens};
-        head_source values = {s->v, h, c->head_size, c->hidden, c->num_tokens};
-        rams_matrix K = head_keys(s, c, h), V = head_values(s, c, h);
-        s->attn->pack((void *)K.packed, K.out_dim, K.in_dim, read_key, &keys, row);
-        s->attn->pack((void *)V.packed, V.out_dim, V.in_dim, read_value_column, &values, row);
+        size_t D = (size_t)c->hidden, first = (size_t)h * c->head_size; /* the head's first column */
+        rams_strided_rows keys = {s->k + first, c->head_size, D, 1},
+                          values = {s->v + first, c->num_tokens, 1, D};
+        rams_matrix K = head_matrix(s, c, h, 0), V = head_matrix(s, c, h, 1);
+        s->attn->pack((void *)K.packed, K.out_dim, K.in_dim, rams_read_strided_row, &keys, row);
+        s->attn->pack((void *)V.packed, V.out_dim, V.in_dim, rams_read_strided_row, &values, row);
     }
+}
+
+/* Pool thread `index`'s scratch on the attention kernel: its products are Linear layers without a
+ * bias (rams_linear zeroes the output, then the kernel adds the product to it). */
+static rams_gemm_thread attention_gemm(const rams_encoder_state *s, int index)
+{
+    rams_gemm_thread g = rams_encoder_gemm(s, index);
+    g.be = s->attn;
+    return g;
 }
 
 /* scores [rows, N] = scale * Q_h[rows] . K_h^T, on the attention kernel or sgemm. */
@@ -239,10 +226,9 @@ static void head_scores(const encoder_job *job, int index, int h, int t0, int ro
                     tile, N);
         return;
     }
-    rams_gemm_thread g = rams_encoder_gemm(s, index);
-    rams_matrix K = head_keys(s, c, h);
-    memset(tile, 0, (size_t)rows * N * sizeof *tile);
-    s->attn->gemm(tile, N, q, D, rows, &K, g.scratch, g.scratch_bytes);
+    rams_gemm_thread g = attention_gemm(s, index);
+    rams_matrix K = head_matrix(s, c, h, 0);
+    rams_linear(&g, tile, N, q, D, rows, &K, NULL);
     for (size_t i = 0; i < (size_t)rows * N; i++) tile[i] *= scale;
 }
 
@@ -257,10 +243,9 @@ static void head_context(const encoder_job *job, int index, int h, const float *
                     0.0f, ctx, D);
         return;
     }
-    rams_gemm_thread g = rams_encoder_gemm(s, index);
-    rams_matrix V = head_values(s, c, h);
-    for (int r = 0; r < rows; r++) memset(ctx + (size_t)r * D, 0, (size_t)hs * sizeof *ctx);
-    s->attn->gemm(ctx, D, p, N, rows, &V, g.scratch, g.scratch_bytes);
+    rams_gemm_thread g = attention_gemm(s, index);
+    rams_matrix V = head_matrix(s, c, h, 1);
+    rams_linear(&g, ctx, D, p, N, rows, &V, NULL);
 }
 
 /* Attention of query rows [r0, r1) in tiles: per head, the score tile, its softmax, its share
