@@ -68,18 +68,16 @@ static void check_same_packing(const char *path, rams_precision precision)
     assert_int_equal(rams_model_free(one), RAMS_OK);
 }
 
-static const char *default_model(void) { return test_data_path("../../models/default.safetensors"); }
-
 static void test_bf16(void **state)
 {
     (void)state;
-    check_same_packing(default_model(), RAMS_PRECISION_BF16);
+    check_same_packing(test_default_model_path(), RAMS_PRECISION_BF16);
 }
 
 static void test_int8(void **state)
 {
     (void)state;
-    check_same_packing(default_model(), RAMS_PRECISION_INT8);
+    check_same_packing(test_default_model_path(), RAMS_PRECISION_INT8);
 }
 
 static void test_int8_q8_file(void **state)
@@ -87,7 +85,7 @@ static void test_int8_q8_file(void **state)
     (void)state;
     char q8[256];
     snprintf(q8, sizeof q8, "/tmp/test_load_threads_%ld.safetensors", (long)getpid());
-    if (rams_quantize_model_file(default_model(), q8) != RAMS_OK) fail_msg("%s", rams_last_error());
+    if (rams_quantize_model_file(test_default_model_path(), q8) != RAMS_OK) fail_msg("%s", rams_last_error());
     check_same_packing(q8, RAMS_PRECISION_INT8);
     unlink(q8);
 }
@@ -102,7 +100,7 @@ static void test_params(void **state)
         rams_model *m = (rams_model *)1;
         mp.threads = bad[i];
         mp.precision = RAMS_PRECISION_BF16;
-        assert_int_equal(rams_model_load(default_model(), &mp, &m), RAMS_ERR_INVALID_ARGUMENT);
+        assert_int_equal(rams_model_load(test_default_model_path(), &mp, &m), RAMS_ERR_INVALID_ARGUMENT);
         assert_null(m);
         char want[64];
         snprintf(want, sizeof want, "threads = %d is outside 0..256", bad[i]);
@@ -116,12 +114,12 @@ static void test_params(void **state)
     old.precision = RAMS_PRECISION_INT8;
     old.threads = -1; /* beyond its size */
     rams_model *m = NULL;
-    assert_int_equal(rams_model_load(default_model(), &old, &m), RAMS_OK);
+    assert_int_equal(rams_model_load(test_default_model_path(), &old, &m), RAMS_OK);
     assert_non_null(m->packed);
     assert_int_equal(rams_model_free(m), RAMS_OK);
 
     /* f32: nothing packed, whatever the threads. */
-    m = load(default_model(), RAMS_PRECISION_F32, 4);
+    m = load(test_default_model_path(), RAMS_PRECISION_F32, 4);
     assert_null(m->packed);
     assert_int_equal(m->packed_bytes, 0);
     assert_int_equal(rams_model_free(m), RAMS_OK);

@@ -256,7 +256,7 @@ static void check_thread_count_invariance(const char *precision, const char *att
     assert_int_equal(rams_precision_parse(precision, &mp.precision), RAMS_OK);
     rams_model *m;
     char *env = test_env_set("RAMSTRANS_ATTENTION_KERNEL", attention);
-    rams_status loaded = rams_model_load(test_data_path("../../models/default.safetensors"), &mp, &m);
+    rams_status loaded = rams_model_load(test_default_model_path(), &mp, &m);
     test_env_restore("RAMSTRANS_ATTENTION_KERNEL", env);
     if (loaded != RAMS_OK) fail_msg("%s", rams_last_error());
     rams_model_info info;

@@ -20,6 +20,8 @@ const char *test_data_path(const char *name)
     return path;
 }
 
+const char *test_default_model_path(void) { return test_data_path("../../models/default.safetensors"); }
+
 float *test_load_npy(const char *name, size_t *count, int64_t shape[4], int *ndim)
 {
     uint8_t *bytes;

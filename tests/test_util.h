@@ -10,6 +10,9 @@
 /* Path of a file under tests/data (static buffer, valid until the next call). */
 const char *test_data_path(const char *name);
 
+/* The project's default model, models/default.safetensors (test_data_path's buffer). */
+const char *test_default_model_path(void);
+
 /* Loads tests/data/<name> (.npy, float32, converted from float64 if needed); fails the test if missing.
  * Returns the element count; *shape receives up to 4 dims. Caller frees. */
 float *test_load_npy(const char *name, size_t *count, int64_t shape[4], int *ndim);
