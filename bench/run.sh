@@ -34,6 +34,9 @@ for i in range(6):
 PY
 fi
 [ -f "$work/vitb.onnx" ] || $py tools/bench/export_onnx.py --model "$work/vitb.safetensors" --out "$work/vitb.onnx"
+# ONNX Runtime's own int8: the graph its quantize_dynamic makes (per-tensor uint8 activations,
+# per-channel int8 weights), to compare int8 with int8 on the same CPU.
+[ -f "$work/vitb_int8.onnx" ] || $py -W ignore tools/bench/export_onnx.py --int8 --model "$work/vitb.safetensors" --out "$work/vitb_int8.onnx"
 if [ ! -d "$work/ort/node_modules/onnxruntime-node" ]; then
     mkdir -p "$work/ort"
     (cd "$work/ort" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1.20.1 >/dev/null)
@@ -86,6 +89,8 @@ cpu_flags=$(echo "$info_json" | $py -c "import json,sys; print(json.load(sys.std
 read -r _ ort_rss < <(measure env ORT_DIR="$work/ort" node bench/ort_bench.js "$work/vitb.onnx" "$threads" 5 "$work/x0.npy")
 ort_json=$(cat "$work/out.txt")
 ort_s=$(echo "$ort_json" | $py -c "import json,sys; print(json.load(sys.stdin)['median_s'])")
+read -r _ ort_int8_rss < <(measure env ORT_DIR="$work/ort" node bench/ort_bench.js "$work/vitb_int8.onnx" "$threads" 5 "$work/x0.npy")
+ort_int8_s=$($py -c "import json,sys; print(json.load(sys.stdin)['median_s'])" <"$work/out.txt")
 read -r _ torch_rss < <(measure $py tools/bench/bench_torch.py --model "$work/vitb.safetensors" --input "$work/x0.npy" --threads "$threads" --runs 2)
 torch_json=$(cat "$work/out.txt")
 load_ms=$("$cli" bench --json --runs 1 --threads "$threads" --mode scale1 --model "$work/vitb.safetensors" | $py -c "import json,sys; d=json.load(sys.stdin); print(round(d['load_s']*1e3,1))")
@@ -107,6 +112,7 @@ res["bf16"] = dict(core="$bf16_kernel", s1=${res[bf16.scale1.steady]}, f=${res[b
                    f_t1=${res[bf16.fused.t1]}, s1_rss=${res[bf16.scale1.rss]}, f_rss=${res[bf16.fused.rss]})
 bb = json.loads('''$bf16_bench''')
 ort, ort_rss, torch_rss = $ort_s, $ort_rss, $torch_rss
+ort_int8, ort_int8_rss = $ort_int8_s, $ort_int8_rss
 t = json.loads('''$torch_json''')
 cpu = open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].split(chr(10))[0].strip()
 print(f"machine: $(nproc) cores, {cpu}, threads $threads; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} here")
@@ -125,6 +131,7 @@ r = res["int8"]
 print(f"| ramscli --precision int8 (q8 file), kernel {r['core']} | {r['s1']:.3f} s | {r['f']:.3f} s | "
       f"{r['s1_rss']} MB (scale1), {r['f_rss']} MB (fused) |")
 print(f"| ONNX Runtime 1.20.1 (median of 5) | {ort:.3f} s | - | {ort_rss} MB |")
+print(f"| ONNX Runtime 1.20.1 int8 (quantize_dynamic's graph, median of 5) | {ort_int8:.3f} s | - | {ort_int8_rss} MB |")
 print(f"| PyTorch reference ({t['torch']}, median of 2) | {t['scale1_s']:.3f} s | {t['fused_s']:.3f} s | {torch_rss} MB |")
 print()
 for e in ("pinned", "unpinned"):
@@ -146,6 +153,7 @@ r = res["int8"]
 lim = {"int8-amx": (0.25, 0.50), "int8-avx512-vnni": (0.45, 0.90), "int8-avx-vnni": (0.60, 1.20), "int8-avx2": (0.60, 1.20)}.get(r["core"].split(",")[0])
 print(f"- int8 ({r['core']}, q8 file {$q8_ratio:.3f} of the f32 file, target <= 0.27): scale1 / ORT {r['s1'] / ort:.2f}x, "
       f"fused / ORT {r['f'] / ort:.2f}x" +
+      f"; against ONNX Runtime's own int8 {r['s1'] / ort_int8:.2f}x (its int8 / its f32 {ort_int8 / ort:.2f}x)" +
       (f" (targets of issue 13 for this kernel: <= {lim[0]}, <= {lim[1]})" if lim else " (issue 13 sets no target for the portable kernel)") +
       f"; int8 / f32 {r['s1'] / f32['s1']:.2f}x scale1, {r['f'] / f32['f']:.2f}x fused; peak RSS / ORT {r['s1_rss'] / ort_rss:.2f}x scale1, "
       f"{r['f_rss'] / ort_rss:.2f}x fused (target <= 0.35); model load {ib['load_s'] * 1e3:.0f} ms (packing); "
