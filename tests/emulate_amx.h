@@ -17,22 +17,27 @@ typedef struct {
 } emu_tiles;
 static _Thread_local emu_tiles emu_t;
 
+/* LDTILECFG with the checks after which the CPU raises #GP: palette 1, start_row and the reserved
+ * bytes 0, tiles 8-15 unused (palette 1 has eight), and each tile either unused (rows and colsb
+ * both 0) or at most 16 rows of at most 64 bytes. */
 static inline void emu_loadconfig(const void *cfg)
 {
     const uint8_t *c = cfg;
     if (c[0] != 1) abort(); /* palette 1 */
-    for (int t = 0; t < 8; t++) {
+    for (int i = 1; i < 16; i++)
+        if (c[i]) abort(); /* start_row, reserved */
+    for (int t = 0; t < 16; t++) {
         uint16_t colsb;
         memcpy(&colsb, c + 16 + 2 * t, 2);
-        emu_t.colsb[t] = colsb;
-        emu_t.rows[t] = c[48 + t];
-        if (colsb > 64 || emu_t.rows[t] > 16) abort();
+        int rows = c[48 + t];
+        if (t >= 8 ? colsb || rows : colsb > 64 || rows > 16 || !colsb != !rows) abort();
+        if (t < 8) emu_t.colsb[t] = colsb, emu_t.rows[t] = rows;
     }
     emu_t.configured = 1;
 }
 static inline void emu_check(int t)
 {
-    if (!emu_t.configured || t < 0 || t > 7) abort();
+    if (!emu_t.configured || t < 0 || t > 7 || !emu_t.rows[t]) abort(); /* an unused tile: #UD */
 }
 static inline void emu_tile_zero(int t)
 {
@@ -56,6 +61,7 @@ static inline void emu_tile_store(int t, void *p, size_t stride)
 static inline void emu_tile_dp_shape(int c, int a, int b, int *M, int *K, int *N)
 {
     emu_check(c), emu_check(a), emu_check(b);
+    if (c == a || c == b || a == b) abort(); /* #UD: the three tiles must differ */
     *M = emu_t.rows[a], *K = emu_t.colsb[a] / 4, *N = emu_t.colsb[b] / 4;
     if (emu_t.rows[b] != *K || emu_t.rows[c] != *M || emu_t.colsb[c] != *N * 4) abort();
 }

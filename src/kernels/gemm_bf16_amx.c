@@ -9,7 +9,6 @@
  * bytes); a finished block is stored to a 32 x 32 f32 tile in the scratch and added to the
  * outputs (which hold the bias or the residual), only the rows and columns that exist. */
 #include <stdint.h>
-#include <string.h>
 
 #include "gemm_bf16_x86.h"
 
@@ -22,25 +21,14 @@ static int available(void) { return 1; }
 #include <immintrin.h>
 
 #include "../cpu.h"
-#define BACKEND               rams_backend_bf16_amx
-#define BACKEND_NAME          "bf16-amx"
-#define T_LOADCONFIG(cfg)     _tile_loadconfig(cfg)
-#define T_RELEASE()           _tile_release()
-#define T_ZERO(t)             _tile_zero(t)
-#define T_LOAD(t, p, stride)  _tile_loadd(t, p, stride)
-#define T_STORE(t, p, stride) _tile_stored(t, p, stride)
-#define T_DPBF16(c, a, b)     _tile_dpbf16ps(c, a, b)
+#define BACKEND           rams_backend_bf16_amx
+#define BACKEND_NAME      "bf16-amx"
+#define T_DPBF16(c, a, b) _tile_dpbf16ps(c, a, b) /* registers only: GCC's macro is exact */
 static int available(void) { return rams_cpu()->amx_bf16; }
 #endif
+#include "amx.h" /* the configuration; T_LOADCONFIG, T_LOAD, ... on hardware */
 
 #define MR 32 /* rows of a block: two A tiles */
-
-/* Palette 1: tiles 0-7, each 16 rows of 64 bytes. */
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} __attribute__((aligned(64))) tile_config;
 
 /* The scratch's tile: the finished 32 x 32 f32 block (and a spare 64 bytes), before the
  * activations. */
@@ -88,11 +76,7 @@ static inline __attribute__((always_inline)) void block_32x32(const uint16_t *a0
 static void gemm(float *out, int out_stride, const float *in, int in_stride, int rows, const rams_matrix *W,
                  void *scratch, size_t scratch_bytes)
 {
-    tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
-    T_LOADCONFIG(&cfg);
+    T_LOADCONFIG(&rams_amx_config_16x64);
     rams_bf16_x86_gemm(out, out_stride, in, in_stride, rows, W, scratch, scratch_bytes, MR, TILE_BYTES,
                        block_32x32);
     T_RELEASE();

@@ -1,13 +1,10 @@
-/* The AMX-INT8 kernel (gemm_int8.h), compiled with -mamx-tile -mamx-int8 -mavx512f -mavx512bw
- * -ffp-contract=off.  Eight tile registers: four 16 x 16 int32 accumulators (a 32 x 32 tile),
+/* The AMX-INT8 kernel (gemm_int8.h), compiled with -mamx-tile -mamx-int8 -ffp-contract=off.  Eight tile registers: four 16 x 16 int32 accumulators (a 32 x 32 tile),
  * two 16-row x 64-byte activation tiles (uint8) and two weight tiles, each 16 groups of 4 k of a
  * K4x16 panel: 16 rows of 64 bytes, exactly the B layout tdpbusd (uint8 x int8, int32 sums,
  * exact) reads.  The tile configuration is loaded at the start of each GEMM call in the calling
  * thread and released at its end.  Linux must first grant the tile state to the process
  * (src/cpu.c asks once, when it detects the CPU).  RAMS_KERNEL_EMULATE compiles the same tile
  * program with the instructions in plain C (tests/emulate_int8.h), for tests on any CPU. */
-#include <string.h>
-
 #include "gemm_int8.h"
 
 #ifdef RAMS_KERNEL_EMULATE
@@ -16,38 +13,18 @@
 #define KERNEL_NAME "int8-amx (emulated)"
 #else
 #include <immintrin.h>
-#define KERNEL                rams_i8_kernel_amx
-#define KERNEL_NAME           "int8-amx"
-#define T_LOADCONFIG(cfg)     _tile_loadconfig(cfg)
-#define T_RELEASE()           _tile_release()
-#define T_ZERO(t)             _tile_zero(t)
-#define T_LOAD(t, p, stride)  _tile_loadd(t, p, stride)
-#define T_STORE(t, p, stride) _tile_stored(t, p, stride)
-#define T_DPBUSD(c, a, b)     _tile_dpbusd(c, a, b)
+#define KERNEL            rams_i8_kernel_amx
+#define KERNEL_NAME       "int8-amx"
+#define T_DPBUSD(c, a, b) _tile_dpbusd(c, a, b) /* registers only: GCC's macro is exact */
 #endif
+#include "amx.h" /* the configuration; T_LOADCONFIG, T_LOAD, ... on hardware */
 
 #define I8_MR      32
 #define I8_NR      32
 #define I8_PACKED  1
 #define I8_A_INT16 0
 
-typedef struct {
-    uint8_t palette_id, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
-static void amx_begin(void)
-{
-    _Alignas(64) tile_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette_id = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.colsb[t] = 64; /* 16 int32 or 64 bytes per row */
-        cfg.rows[t] = 16;
-    }
-    T_LOADCONFIG(&cfg);
-}
+static void amx_begin(void) { T_LOADCONFIG(&rams_amx_config_16x64); }
 
 static void amx_end(void) { T_RELEASE(); }
 
