@@ -6,8 +6,12 @@
  * and 2-thread contexts are each compared with the reference of their own count.  And a context's
  * thread count must not change a single bit either (threadpool.h, RAMS_ROW_ALIGN): the default
  * model (102 tokens: nine row blocks) in every precision (bf16 and int8 also with the attention
- * products in bf16) on 1..5 threads against 1 thread.
+ * products in bf16) on 1..5 threads against 1 thread.  (Where OpenBLAS runs its AVX-512 kernels,
+ * whose small products take other kernels, that check becomes a tolerance and says so: see
+ * openblas_core_with_small_kernels.)
  * tests/sanitize.sh runs this program in a ThreadSanitizer build. */
+#include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -248,10 +253,65 @@ static void test_references_are_complete(void **state)
     printf("context threads 1 and 2 give %s results\n", same ? "bitwise identical" : "slightly different");
 }
 
+/* OpenBLAS's name for the kernel set it runs, when that set sends small products to separate
+ * small-matrix kernels: SkylakeX, Cooperlake and SapphireRapids (the AVX-512 CPUs) in OpenBLAS
+ * 0.3.21.  Whether a product counts as small depends on its row count (sgemm_small_kernel_permit:
+ * M*N*K <= 1e6, and N of 8, 16 or 32 or M*N <= 1200), so a row split into other blocks may be summed
+ * by the other kernel and change in its last bits, which the 12-row alignment cannot prevent (found
+ * by reading OpenBLAS, never run here: this project's machines so far ran its Haswell/Zen kernels,
+ * where the permit is always 0).  NULL: OpenBLAS has no such kernels here. */
+static const char *openblas_core_with_small_kernels(void)
+{
+    char *(*corename)(void);
+    void *sym = dlsym(RTLD_DEFAULT, "openblas_get_corename");
+    if (!sym) return NULL;
+    memcpy(&corename, &sym, sizeof corename);
+    const char *name = corename();
+    static const char *const with_small[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    for (size_t i = 0; name && i < sizeof with_small / sizeof with_small[0]; i++)
+        if (!strcasecmp(name, with_small[i])) return name;
+    return NULL;
+}
+
+/* The largest |a - b| / (atol + rtol * |b|) over n values. */
+static double worst_ratio(const float *a, const float *b, size_t n, double rtol, double atol)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)a[i] - b[i]) / (atol + rtol * fabs((double)b[i]));
+        worst = r > worst ? r : worst;
+    }
+    return worst;
+}
+
+/* With OpenBLAS's small-matrix kernels in play: the logits within the precision's tolerance (f32:
+ * 1e-4 relative; bf16 and int8: the tolerances their golden tests use, since a last-bit change can
+ * flip one rounding of an activation to bf16 or int8), and the scale-2 logits only where the zoom
+ * box is the same (a box may move when a rollout score sits at the threshold). */
+static void check_within_tolerance(const char *precision, const char *core, int j, int threads,
+                                   const outcome *o, const outcome *ref)
+{
+    double tol = !strcmp(precision, "f32") ? 1e-4 : !strcmp(precision, "bf16") ? 2e-2 : 5e-2;
+    if (!o->ok || o->num_classes != ref->num_classes)
+        fail_msg("%s: input %d on %d threads failed", precision, j, threads);
+    size_t C = (size_t)ref->num_classes;
+    double r1 = worst_ratio(o->logits1, ref->logits1, C, tol, tol), r2 = 0;
+    int same_box = o->has_box == ref->has_box && !memcmp(&o->box, &ref->box, sizeof o->box);
+    if (same_box && o->logits2 && ref->logits2) r2 = worst_ratio(o->logits2, ref->logits2, C, tol, tol);
+    printf("  OpenBLAS %s (small-matrix kernels): %s, input %d on %d threads: not bit for bit 1 thread's; "
+           "logits within %.3f of the tolerance %g%s\n",
+           core, precision, j, threads, r1 > r2 ? r1 : r2, tol,
+           same_box ? "" : " (scale 1 only: the box moved)");
+    if (r1 > 1 || r2 > 1)
+        fail_msg("%s: input %d on %d threads: logits beyond the tolerance", precision, j, threads);
+}
+
 /* One model's results in one precision on contexts of 1..5 threads: each bit for bit the 1-thread
- * context's, for tensors and images alike. */
+ * context's, for tensors and images alike (within a tolerance where OpenBLAS's small-matrix
+ * kernels run, and visibly so). */
 static void check_thread_count_invariance(const char *precision, const char *attention)
 {
+    const char *small_kernels = openblas_core_with_small_kernels();
     rams_model_params mp = rams_model_default_params();
     assert_int_equal(rams_precision_parse(precision, &mp.precision), RAMS_OK);
     rams_model *m;
@@ -284,10 +344,12 @@ static void check_thread_count_invariance(const char *precision, const char *att
                 continue;
             }
             const char *field = differs(&o, &ref[j]);
-            outcome_free(&o);
-            if (field)
+            if (field && small_kernels)
+                check_within_tolerance(precision, small_kernels, j, threads, &o, &ref[j]);
+            else if (field)
                 fail_msg("%s: input %d on %d threads: %s differs from 1 thread's", precision, j, threads,
                          field);
+            outcome_free(&o);
         }
         rams_context_free(ctx);
     }
