@@ -37,8 +37,20 @@ typedef struct {
 } shape;
 
 static const shape shapes[] = {
-    {1, 200, 768, 0}, {7, 33, 100, 0}, {50, 768, 768, 0},  {13, 64, 3072, 0}, {33, 100, 64, 0},
-    {96, 48, 130, 0}, {5, 1, 5, 0},    {37, 3072, 768, 0}, {40, 96, 3072, 1}, {12, 40, 700, 1},
+    {1, 200, 768, 0},
+    {7, 33, 100, 0},
+    {50, 768, 768, 0},
+    {13, 64, 3072, 0},
+    {33, 100, 64, 0},
+    {96, 48, 130, 0},
+    {5, 1, 5, 0},
+    {37, 3072, 768, 0},
+    {40, 96, 3072, 1},
+    {12, 40, 700, 1},
+    /* small enough for the emulated kernels, and wider than one column block of the driver
+     * (I8_BLOCK_BYTES: 64 columns at k 3072, 256 at k 768), the last one ragged */
+    {3, 130, 3072, 0},
+    {3, 300, 768, 1},
 };
 
 /* The int32 sums by the definition, from the unpacked operands. */
