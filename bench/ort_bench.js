@@ -4,18 +4,8 @@
 // onnxruntime-node is resolved from ORT_DIR (bench/run.sh installs it there, never as a project
 // dependency).
 const path = require('path');
-const fs = require('fs');
+const {readNpy} = require('./npy.js');
 const ort = require(path.join(process.env.ORT_DIR, 'node_modules', 'onnxruntime-node'));
-
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  const headerLen = buf.readUInt16LE(8);
-  const header = buf.toString('latin1', 10, 10 + headerLen);
-  if (!header.includes("'<f4'")) throw new Error(`${file}: not float32`);
-  const shape = header.match(/\(([^)]*)\)/)[1].split(',').filter(s => s.trim()).map(Number);
-  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + 10 + headerLen, buf.byteOffset + buf.length));
-  return { shape, data };
-}
 
 async function main() {
   const [model, threads, runs, input] = process.argv.slice(2);

@@ -5,18 +5,13 @@
 // onnxruntime-node is resolved from ORT_DIR, as in ort_bench.js.
 const path = require('path');
 const fs = require('fs');
+const {readNpy} = require('./npy.js');
 const ort = require(path.join(process.env.ORT_DIR, 'node_modules', 'onnxruntime-node'));
 
 async function main() {
   const [model, input, out] = process.argv.slice(2);
-  const buf = fs.readFileSync(input);
-  const headerLen = buf.readUInt16LE(8);
-  const header = buf.toString('latin1', 10, 10 + headerLen);
-  if (!header.includes("'<f4'") || header.includes("'fortran_order': True"))
-    throw new Error(`${input}: not a C-order float32 array`);
-  const shape = header.match(/\(([^)]*)\)/)[1].split(',').filter(s => s.trim()).map(Number);
+  const {shape, data} = readNpy(input);
   if (shape.length !== 4) throw new Error(`${input}: expected [B, 3, S, S], got [${shape}]`);
-  const data = new Float32Array(buf.buffer.slice(buf.byteOffset + 10 + headerLen, buf.byteOffset + buf.length));
   const per = shape[1] * shape[2] * shape[3];
   const session = await ort.InferenceSession.create(model, {intraOpNumThreads: 1, graphOptimizationLevel: 'all'});
   const chunks = [];
