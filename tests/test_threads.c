@@ -11,7 +11,6 @@
  * openblas_core_with_small_kernels.)
  * tests/sanitize.sh runs this program in a ThreadSanitizer build. */
 #include <dlfcn.h>
-#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -273,17 +272,6 @@ static const char *openblas_core_with_small_kernels(void)
     return NULL;
 }
 
-/* The largest |a - b| / (atol + rtol * |b|) over n values. */
-static double worst_ratio(const float *a, const float *b, size_t n, double rtol, double atol)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double r = fabs((double)a[i] - b[i]) / (atol + rtol * fabs((double)b[i]));
-        worst = r > worst ? r : worst;
-    }
-    return worst;
-}
-
 /* With OpenBLAS's small-matrix kernels in play: the logits within the precision's tolerance (f32:
  * 1e-4 relative; bf16 and int8: the tolerances their golden tests use, since a last-bit change can
  * flip one rounding of an activation to bf16 or int8), and the scale-2 logits only where the zoom
@@ -295,9 +283,10 @@ static void check_within_tolerance(const char *precision, const char *core, int 
     if (!o->ok || o->num_classes != ref->num_classes)
         fail_msg("%s: input %d on %d threads failed", precision, j, threads);
     size_t C = (size_t)ref->num_classes;
-    double r1 = worst_ratio(o->logits1, ref->logits1, C, tol, tol), r2 = 0;
+    double r1 = test_tolerance_ratio(o->logits1, ref->logits1, C, tol, tol), r2 = 0;
     int same_box = o->has_box == ref->has_box && !memcmp(&o->box, &ref->box, sizeof o->box);
-    if (same_box && o->logits2 && ref->logits2) r2 = worst_ratio(o->logits2, ref->logits2, C, tol, tol);
+    if (same_box && o->logits2 && ref->logits2)
+        r2 = test_tolerance_ratio(o->logits2, ref->logits2, C, tol, tol);
     printf("  OpenBLAS %s (small-matrix kernels): %s, input %d on %d threads: not bit for bit 1 thread's; "
            "logits within %.3f of the tolerance %g%s\n",
            core, precision, j, threads, r1 > r2 ? r1 : r2, tol,
