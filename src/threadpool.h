@@ -36,11 +36,11 @@ void rams_split(int n, int index, int count, int *begin, int *end);
  * rows on this Zen 3's Haswell kernels; SkylakeX's sgemm kernel takes 4).  With every call starting
  * at a multiple of 12 rows (and ending at one, or at the matrix's end) a row gets the same bits on
  * 1 thread as on 16, so a result does not depend on the machine's core count (tests/test_threads.c).
- * Not on OpenBLAS's AVX-512 kernel sets (SkylakeX, Cooperlake, SapphireRapids) for small models:
- * there a product with few enough rows goes to small-matrix kernels that sum in another order, and
- * a block's row count decides it (README, "Exactness and tests").
  * The price is balance: a thread gets up to 12 rows more than its even share (ViT-B/16 at 448,
- * 786 tokens: +1 % on 2 threads, +4 % on 4, +10 % on 8). */
+ * 786 tokens: +1 % on 2 threads, +4 % on 4, +10 % on 8).  This does not hold on OpenBLAS's AVX-512
+ * kernel sets (SkylakeX, Cooperlake, SapphireRapids) for small models: there a product with few
+ * enough rows goes to small-matrix kernels that sum in another order, and a block's row count
+ * decides it (README, "Exactness and tests"). */
 #define RAMS_ROW_ALIGN 12
 
 /* Like rams_split, but every boundary inside (0, n) is a multiple of RAMS_ROW_ALIGN: the one

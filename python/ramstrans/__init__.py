@@ -218,7 +218,9 @@ class Model:
     caller's included; 0 chooses as `ramscli classify` does for a list of inputs: one thread
     for a small model (under 2 GFLOP per image, where splitting an image costs more than it
     gains: run several Python threads instead), else the online CPUs.  The results are the same
-    bits on any thread count; this default is only the fastest choice.  The same number of
+    bits on any thread count (with OpenBLAS's Haswell and Zen kernels; on its AVX-512 ones a
+    small model's last bits may change: README, "Exactness and tests"); this default is only the
+    fastest choice.  The same number of
     threads (0: the online CPUs) packs a bf16 or int8 model's weights at load.
     precision is the arithmetic of the matrix products: "f32" (the default, exact), "bf16" (bf16
     operands, f32 sums) or whatever else the library offers (PRECISIONS); kernel names one of the
@@ -270,7 +272,8 @@ class Model:
     def _ramscli_threads(self):
         """ramscli's choice for many inputs (cli/pool.c): a model under 2 GFLOP per image runs
         one image per thread, a larger one splits each image over the online CPUs: the
-        fastest choice (the library gives the same bits on any thread count)."""
+        fastest choice (the library gives the same bits on any thread count, but for the caveat
+        in Model's docstring)."""
         flops = self.flops("fused")
         if flops is not None and flops <= INTRA_IMAGE_FLOPS:
             return 1

@@ -36,7 +36,8 @@ static const rams_amx_tile_config rams_amx_config_16x64 = {
 #define T_RELEASE()       __asm__ volatile("tilerelease" ::: "memory")
 #define T_ZERO(t)         __asm__ volatile("tilezero %%tmm" #t ::)
 #define T_LOAD(t, p, stride) \
-    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t :: "r"((const void *)(p)), "r"((long)(stride)) : "memory")
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t :: "r"((const void *)(p)), "r"((long)(stride)) \
+                     : "memory")
 #define T_STORE(t, p, stride) \
     __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" :: "r"((void *)(p)), "r"((long)(stride)) : "memory")
 /* clang-format on */

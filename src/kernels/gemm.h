@@ -81,8 +81,8 @@ const rams_gemm_backend *rams_gemm_backend_for(rams_precision precision);
  * RAMS_ERR_UNSUPPORTED (this CPU lacks it; int8). */
 rams_status rams_gemm_backend_choose(rams_precision precision, const char *kernel,
                                      const rams_gemm_backend **out);
-/* The kernel of the attention products (QK^T per head and P.V) of a model loaded in `precision`
- * whose Linear layers run on `linear`: NULL for float32 OpenBLAS sgemm, else a bf16 backend (keys
+/* The kernel of the attention products (QK^T per head and P.V) of a model loaded in `precision`,
+ * into *out: NULL for float32 OpenBLAS sgemm, else a bf16 backend (keys
  * and values packed per head and layer, queries and probabilities rounded to bf16, f32 sums).
  * f32 models always take sgemm (the exact path); bf16 and int8 models take the bf16 AMX or
  * AVX512-BF16 kernel where the CPU has one, since beside tile or vdpbf16ps products the f32

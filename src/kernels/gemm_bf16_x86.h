@@ -2,8 +2,8 @@
  * never compiled alone): the loops around a kernel's block (rams_bf16_x86_gemm: the activations
  * rounded to bf16 into the scratch, rows padded with zeros to the kernel's row block and inputs to
  * Kp, and the panels of the VNNI layout (gemm.h) taken in blocks that stay in L2) and their table
- * entry's common fields.  Each kernel's instructions are reached through a few macros, so that a test can compile the
- * same file with RAMS_KERNEL_EMULATE and run its loops, tile by tile, in plain C on a CPU without
+ * entry's common fields.  Each kernel's instructions are reached through a few macros, so that a
+ * test can compile the same file with RAMS_KERNEL_EMULATE and run its loops, tile by tile, in plain C on a CPU without
  * the instructions (tests/emulate_x86.h): what is checked on every machine is then the kernel's
  * addressing, blocking and edges; only the instructions themselves need the CPU. */
 #ifndef RAMS_GEMM_BF16_X86_H

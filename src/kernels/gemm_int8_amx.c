@@ -1,7 +1,7 @@
-/* The AMX-INT8 kernel (gemm_int8.h), compiled with -mamx-tile -mamx-int8 -ffp-contract=off.  Eight tile registers: four 16 x 16 int32 accumulators (a 32 x 32 tile),
- * two 16-row x 64-byte activation tiles (uint8) and two weight tiles, each 16 groups of 4 k of a
- * K4x16 panel: 16 rows of 64 bytes, exactly the B layout tdpbusd (uint8 x int8, int32 sums,
- * exact) reads.  The tile configuration is loaded at the start of each GEMM call in the calling
+/* The AMX-INT8 kernel (gemm_int8.h), compiled with -mamx-tile -mamx-int8 -ffp-contract=off.  Eight
+ * tile registers: four 16 x 16 int32 accumulators (a 32 x 32 tile), two 16-row x 64-byte
+ * activation tiles (uint8) and two weight tiles, each 16 groups of 4 k of a K4x16 panel: 16 rows
+ * of 64 bytes, exactly the B layout tdpbusd (uint8 x int8, int32 sums, exact) reads.  The tile configuration is loaded at the start of each GEMM call in the calling
  * thread and released at its end.  Linux must first grant the tile state to the process
  * (src/cpu.c asks once, when it detects the CPU).  RAMS_KERNEL_EMULATE compiles the same tile
  * program with the instructions in plain C (tests/emulate_int8.h), for tests on any CPU. */
